@@ -1,0 +1,3 @@
+from tx2setup.cli import entry
+
+entry()

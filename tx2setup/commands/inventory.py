@@ -1,0 +1,46 @@
+"""`tx2setup inventory check`: validate an inventory and show each board's plan."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("inventory")
+def inventory() -> None:
+    """Work with a fleet inventory (a standard Ansible inventory)."""
+
+
+@inventory.command("check")
+@click.option("-i", "--inventory", "path", required=True, help="Inventory file or directory (INI or YAML).")
+@click.option("--limit", help="Only these hosts or groups (comma separated).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
+def check(path: str, limit: str | None, as_json: bool) -> None:
+    """Validate the inventory and print the plan for every board."""
+    from tx2setup import fleet, plan
+    from tx2setup.ansible_compat import warnings_for
+    from tx2setup.console import print_json, print_table
+
+    inv = fleet.load(path, limit=limit)
+    plans = plan.resolve(inv)
+    warnings = warnings_for(plans)
+    if as_json:
+        print_json({"inventory": str(inv.path), "boards": [p.to_dict() for p in plans], "warnings": warnings})
+        return
+    for p in plans:
+        rows = [
+            ("module", f"{p.module_name} ({p.soc}, sm_{p.cuda_arch.replace('.', '')})"),
+            ("address", p.ansible_host),
+            ("JetPack / L4T", f"{p.jetpack} / {p.l4t}"),
+            ("Ubuntu / Python", f"{p.ubuntu} / {p.python}"),
+            ("CUDA / cuDNN / TensorRT", f"{p.cuda} / {p.cudnn} / {p.tensorrt}"),
+            ("power mode", f"{p.power_mode_id} {p.power_mode_name}"),
+            ("ROS", p.ros_distro or "-"),
+            ("PyTorch", f"{p.torch_version} (torchvision {p.torchvision_version})" if p.torch_version else "-"),
+            ("ZED SDK", p.zed_sdk_version or "-"),
+            ("Caffe", "source build" if "caffe" in p.components else "-"),
+            ("target", f"{p.target_fps:g} FPS"),
+        ]
+        rows += [("note", n) for n in p.notes]
+        print_table(p.name, ("field", "plan"), rows)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)

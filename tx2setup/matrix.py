@@ -1,0 +1,248 @@
+"""The compatibility matrix: data in tx2setup/data/matrix.yaml, a typed schema, lookups.
+
+The schema is strict (unknown keys are errors) so that a typo in the data file fails
+loudly at load time and in the tests, not later on a board.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tx2setup.errors import MatrixError
+
+VERSION_RE = re.compile(r"^\d+(\.\d+){1,3}$")
+SHA256_RE = re.compile(r"^([0-9a-f]{64})?$")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """'32.7.4' -> (32, 7, 4), for ordering and comparisons."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def _check_version(value: str) -> str:
+    if not VERSION_RE.match(value):
+        raise ValueError(f"{value!r} is not a dotted version like 32.7.4")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Module(Strict):
+    key: str = ""
+    name: str
+    soc: str = Field(pattern=r"^t(186|194|234)$")
+    cuda_arch: str = Field(pattern=r"^\d\.\d$")
+    model: str
+    compatible: list[str] = Field(min_length=1)
+    usb_product_ids: list[str] = Field(min_length=1)
+    flash_board: str
+    power_modes: dict[int, str] = Field(min_length=1)
+    default_power_mode: int
+    notes: str = ""
+
+    @field_validator("compatible")
+    @classmethod
+    def _compatible(cls, items: list[str]) -> list[str]:
+        for item in items:
+            if not re.fullmatch(r"[a-z]+,[\w+.-]+", item):
+                raise ValueError(f"compatible entry {item!r} is not 'vendor,device'")
+        return items
+
+    @field_validator("usb_product_ids")
+    @classmethod
+    def _hex_ids(cls, ids: list[str]) -> list[str]:
+        for pid in ids:
+            if not re.fullmatch(r"[0-9a-f]{4}", pid):
+                raise ValueError(f"USB product id {pid!r} is not 4 lowercase hex digits")
+        return ids
+
+    @model_validator(mode="after")
+    def _default_mode_exists(self) -> Module:
+        if self.default_power_mode not in self.power_modes:
+            raise ValueError(f"default_power_mode {self.default_power_mode} is not in power_modes")
+        return self
+
+    def power_mode_id(self, value: str | int) -> int:
+        """Map a mode given by number or name to its nvpmodel id; ValueError if unknown."""
+        text = str(value).strip()
+        if text.isdigit() and int(text) in self.power_modes:
+            return int(text)
+        for mode_id, name in self.power_modes.items():
+            if name.lower() == text.lower():
+                return mode_id
+        raise ValueError(text)
+
+
+class Artifact(Strict):
+    version: str
+    url: str = Field(pattern=r"^https?://")
+    sha256: str = ""
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha(cls, value: str) -> str:
+        if not SHA256_RE.match(value):
+            raise ValueError("sha256 must be 64 lowercase hex digits or empty")
+        return value
+
+
+class PyTorch(Artifact):
+    torchvision: str
+
+    @property
+    def wheel_name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+class Release(Strict):
+    jetpack: str
+    l4t: str
+    ubuntu: str = Field(pattern=r"^\d\d\.04$")
+    python: str = Field(pattern=r"^\d\.\d+$")
+    cuda: str
+    cudnn: str
+    tensorrt: str
+    modules: list[str] = Field(min_length=1)
+    ros: str
+    pytorch: PyTorch | None
+    zed_sdk: Artifact | None
+    apt_repo: str | None
+    notes: str = ""
+
+    _versions = field_validator("jetpack", "l4t", "cuda", "cudnn", "tensorrt")(
+        classmethod(lambda cls, v: _check_version(v))
+    )
+
+    @property
+    def l4t_major(self) -> int:
+        return version_key(self.l4t)[0]
+
+    @property
+    def l4t_major_minor(self) -> str:
+        major, minor = version_key(self.l4t)[:2]
+        return f"{major}.{minor}"
+
+    def apt_lines(self, soc: str) -> list[str]:
+        """The NVIDIA apt source lines for a board of this SoC ('common' plus the SoC)."""
+        if self.apt_repo is None:
+            return []
+        return [self.apt_repo.format(channel=ch, l4t_major_minor=self.l4t_major_minor) for ch in ("common", soc)]
+
+    def nv_tegra_release(self, soc: str) -> str:
+        """The first line of /etc/nv_tegra_release that this release writes."""
+        parts = version_key(self.l4t)
+        revision = ".".join(str(p) for p in parts[1:])
+        board = "generic" if self.l4t_major >= 36 else f"{soc}ref"
+        return (
+            f"# R{parts[0]} (release), REVISION: {revision}, GCID: 00000000, BOARD: {board}, "
+            "EABI: aarch64, DATE: Thu Jan  1 00:00:00 UTC 2026"
+        )
+
+
+class Matrix(Strict):
+    schema_version: int = Field(ge=1, le=1)
+    ros_ubuntu: dict[str, list[str]]
+    modules: dict[str, Module]
+    releases: list[Release] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Matrix:
+        seen_jp: set[str] = set()
+        seen_l4t: set[str] = set()
+        for rel in self.releases:
+            where = f"release {rel.jetpack}"
+            if rel.jetpack in seen_jp:
+                raise ValueError(f"{where}: duplicate jetpack")
+            if rel.l4t in seen_l4t:
+                raise ValueError(f"{where}: duplicate l4t {rel.l4t}")
+            seen_jp.add(rel.jetpack)
+            seen_l4t.add(rel.l4t)
+            for mod in rel.modules:
+                if mod not in self.modules:
+                    raise ValueError(f"{where}: unknown module {mod!r}")
+            if rel.ros not in self.ros_ubuntu:
+                raise ValueError(f"{where}: unknown ROS distro {rel.ros!r}")
+            if rel.ubuntu not in self.ros_ubuntu[rel.ros]:
+                raise ValueError(f"{where}: ROS {rel.ros} does not ship for Ubuntu {rel.ubuntu}")
+        keys = [version_key(r.jetpack) for r in self.releases]
+        if keys != sorted(keys):
+            raise ValueError("releases must be listed in JetPack order")
+        return self
+
+    def module(self, key: str) -> Module:
+        return self.modules[key].model_copy(update={"key": key})
+
+    def release(self, jetpack: str | None = None, l4t: str | None = None) -> Release:
+        """Find a release by JetPack or L4T version; MatrixError names the known ones."""
+        for rel in self.releases:
+            if (jetpack is not None and rel.jetpack == jetpack) or (l4t is not None and rel.l4t == l4t):
+                return rel
+        if jetpack is not None:
+            known = ", ".join(r.jetpack for r in self.releases)
+            raise MatrixError(f"unknown JetPack {jetpack!r} (known: {known})")
+        known = ", ".join(r.l4t for r in self.releases)
+        raise MatrixError(f"unknown L4T {l4t!r} (known: {known})")
+
+    def filter(self, module: str | None = None, jetpack: str | None = None, l4t: str | None = None) -> list[Release]:
+        if module is not None and module not in self.modules:
+            raise MatrixError(f"unknown module {module!r} (known: {', '.join(self.modules)})")
+        picked = [
+            r
+            for r in self.releases
+            if (module is None or module in r.modules)
+            and (jetpack is None or r.jetpack == jetpack or r.jetpack.startswith(jetpack + "."))
+            and (l4t is None or r.l4t == l4t or r.l4t.startswith(l4t + "."))
+        ]
+        if not picked and (jetpack or l4t):
+            # name the unknown version precisely rather than printing an empty table
+            self.release(jetpack=jetpack) if jetpack else self.release(l4t=l4t)
+        return picked
+
+
+DEFAULT_PATH = "data/matrix.yaml"
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _format_validation(path: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{path}: {loc}: {err['msg']}{more}"
+
+
+def parse(text: str, source: str) -> Matrix:
+    try:
+        raw: Any = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a SafeLoader (C version when built)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise MatrixError(f"{source}{line}: YAML syntax error: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(raw, dict):
+        raise MatrixError(f"{source}: expected a mapping at the top level")
+    data = {k: v for k, v in raw.items() if not str(k).startswith("_")}  # drop anchor blocks
+    try:
+        return Matrix.model_validate(data)
+    except ValidationError as exc:
+        raise MatrixError(_format_validation(source, exc)) from exc
+
+
+@functools.lru_cache(maxsize=4)
+def load(path: str | None = None) -> Matrix:
+    """Load and validate the matrix (the packaged one unless `path` is given)."""
+    if path is None:
+        text = resources.files("tx2setup").joinpath(DEFAULT_PATH).read_text(encoding="utf-8")
+        return parse(text, f"tx2setup/{DEFAULT_PATH}")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MatrixError(f"{path}: cannot read: {exc.strerror}") from exc
+    return parse(text, path)
