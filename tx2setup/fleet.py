@@ -27,7 +27,15 @@ SAFE_HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/+@=,-]*$")
-OVERRIDE_FIELDS = ("ros_distro", "torch_version", "torch_wheel_url", "zed_sdk_version", "zed_sdk_url")
+OVERRIDE_FIELDS = (
+    "ros_distro",
+    "torch_version",
+    "torch_wheel_url",
+    "zed_sdk_version",
+    "zed_sdk_url",
+    "caffe_source_url",
+    "nvidia_apt_base",
+)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tx2setup.errors import MatrixError
 
+NVIDIA_APT_BASE = "https://repo.download.nvidia.com/jetson"
 VERSION_RE = re.compile(r"^\d+(\.\d+){1,3}$")
 SHA256_RE = re.compile(r"^([0-9a-f]{64})?$")
 
@@ -131,11 +132,18 @@ class Release(Strict):
         major, minor = version_key(self.l4t)[:2]
         return f"{major}.{minor}"
 
-    def apt_lines(self, soc: str) -> list[str]:
-        """The NVIDIA apt source lines for a board of this SoC ('common' plus the SoC)."""
+    def apt_lines(self, soc: str, base_url: str | None = None) -> list[str]:
+        """The NVIDIA apt source lines for a board of this SoC ('common' plus the SoC).
+
+        `base_url` replaces https://repo.download.nvidia.com/jetson (a mirror, or the
+        emulated fleet's local repository).
+        """
         if self.apt_repo is None:
             return []
-        return [self.apt_repo.format(channel=ch, l4t_major_minor=self.l4t_major_minor) for ch in ("common", soc)]
+        template = self.apt_repo
+        if base_url:
+            template = template.replace(NVIDIA_APT_BASE, base_url.rstrip("/"))
+        return [template.format(channel=ch, l4t_major_minor=self.l4t_major_minor) for ch in ("common", soc)]
 
     def nv_tegra_release(self, soc: str) -> str:
         """The first line of /etc/nv_tegra_release that this release writes."""
@@ -151,6 +159,7 @@ class Release(Strict):
 class Matrix(Strict):
     schema_version: int = Field(ge=1, le=1)
     ros_ubuntu: dict[str, list[str]]
+    caffe: Artifact
     modules: dict[str, Module]
     releases: list[Release] = Field(min_length=1)
 

@@ -39,6 +39,9 @@ class BoardPlan:
     torch_sha256: str | None
     zed_sdk_version: str | None
     zed_sdk_url: str | None
+    caffe_version: str | None
+    caffe_source_url: str | None
+    caffe_sha256: str | None
     apt_sources: tuple[str, ...]
     emulated: bool
     notes: tuple[str, ...]
@@ -141,7 +144,10 @@ def resolve_board(inv: Inventory, board: Board, matrix: Matrix) -> BoardPlan:
         torch_sha256=torch_sha,
         zed_sdk_version=zed_v,
         zed_sdk_url=zed_url,
-        apt_sources=tuple(release.apt_lines(module.soc)),
+        caffe_version=matrix.caffe.version if "caffe" in comps else None,
+        caffe_source_url=ov.get("caffe_source_url", matrix.caffe.url) if "caffe" in comps else None,
+        caffe_sha256=(matrix.caffe.sha256 or None) if "caffe" in comps and "caffe_source_url" not in ov else None,
+        apt_sources=tuple(release.apt_lines(module.soc, ov.get("nvidia_apt_base"))),
         emulated=board.emulated,
         notes=tuple(notes),
     )
