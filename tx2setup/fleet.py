@@ -90,25 +90,22 @@ def _run_ansible_inventory(path: Path) -> dict[str, Any]:
 
 
 def _ansible_error_line(stderr: str, path: Path) -> str:
-    """Reduce ansible-inventory's multi-line complaint to the one line that names the problem."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", stderr)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # INI: "...lab.ini:7: Expected key=value host variable assignment, got: x"
-    for ln in lines:
-        m = re.search(rf"{re.escape(str(path))}:(\d+): (.+)$", ln)
-        if m:
-            return f"line {m.group(1)}: {m.group(2)}"
-    # YAML: "... line 4, column 5 ..." inside a multi-line message
-    for i, ln in enumerate(lines):
-        m = re.search(r"line (\d+), column (\d+)", ln)
-        if m:
-            problem = next((x for x in lines[i - 2 : i + 1] if "mapping" in x or "expected" in x or "found" in x), ln)
-            return f"line {m.group(1)}, column {m.group(2)}: YAML syntax error: {problem.strip(':')}"
-    for ln in lines:
-        if ln.startswith(("[WARNING]", "[DEPRECATION")):
-            continue
-        return ln.removeprefix("ERROR! ").removeprefix("[ERROR]: ")
-    return "ansible-inventory failed"
+    """Reduce ansible-inventory's wrapped, multi-plugin complaint to the one line that matters."""
+    # Ansible wraps warnings at the terminal width: undo the wrapping first.
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", stderr).split())
+    stop = r"(?= \[WARNING\]| ERROR!| \[ERROR\]|$)"
+    m = re.search(rf"{re.escape(str(path))}:(\d+): (.+?){stop}", text)
+    if m:  # INI: "lab.ini:7: Expected key=value host variable assignment, got: x"
+        return f"line {m.group(1)}: {m.group(2)}"
+    m = re.search(
+        r"Syntax Error while loading YAML\. (.+?) The error appears to be in '[^']*': line (\d+), column (\d+)", text
+    )
+    if m:
+        return f"line {m.group(2)}, column {m.group(3)}: YAML syntax error: {m.group(1)}"
+    m = re.search(rf"ERROR! (.+?){stop}", text)
+    if m:
+        return m.group(1)
+    return text or "ansible-inventory failed"
 
 
 def _hostvars(data: dict[str, Any]) -> dict[str, dict[str, Any]]:

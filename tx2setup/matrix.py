@@ -221,11 +221,20 @@ DEFAULT_PATH = "data/matrix.yaml"
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _format_validation(path: str, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top)"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{path}: {loc}: {err['msg']}{more}"
+def _format_validation(path: str, exc: ValidationError, data: dict[str, Any]) -> str:
+    """One line: where (release named by its JetPack), what; up to three problems."""
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = list(err["loc"])
+        if len(loc) >= 2 and loc[0] == "releases" and isinstance(loc[1], int):
+            try:
+                loc[1] = f"[jetpack {data['releases'][loc[1]]['jetpack']}]"
+            except (KeyError, IndexError, TypeError):
+                loc[1] = f"[{loc[1]}]"
+        where = ".".join(str(p) for p in loc).replace(".[", "[") or "(top)"
+        parts.append(f"{where}: {err['msg']}")
+    more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
+    return f"{path}: " + "; ".join(parts) + more
 
 
 def parse(text: str, source: str) -> Matrix:
@@ -241,7 +250,7 @@ def parse(text: str, source: str) -> Matrix:
     try:
         return Matrix.model_validate(data)
     except ValidationError as exc:
-        raise MatrixError(_format_validation(source, exc)) from exc
+        raise MatrixError(_format_validation(source, exc, data)) from exc
 
 
 @functools.lru_cache(maxsize=4)
