@@ -1,0 +1,293 @@
+"""Renderers for verify results and history: table, JSON, JUnit XML, HTML (with plots).
+
+Plots are inline SVG computed here, so the HTML report is one self-contained file that
+opens offline (boards' labs often have no internet).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tx2setup.results import BoardResult, Run
+
+STAGE_ORDER = ("capture", "stack", "preprocess", "h2d", "copy", "inference", "d2h", "postprocess")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def verdict_text(r: BoardResult) -> str:
+    if r.margin_pct is None:
+        return r.verdict
+    return f"{r.verdict} ({r.margin_pct:+.1f}%)"
+
+
+def table_rows(results: Sequence[BoardResult]) -> list[tuple[str, ...]]:
+    return [
+        (
+            r.board,
+            r.module,
+            r.l4t or "-",
+            r.power_mode or "-",
+            f"{r.checks_passed}/{r.checks_passed + r.checks_failed}",
+            fmt(r.inference_fps),
+            fmt(r.e2e_fps),
+            fmt(r.p99_ms, 2),
+            f"{r.target_fps:g}",
+            verdict_text(r),
+        )
+        for r in results
+    ]
+
+
+TABLE_COLUMNS = (
+    "board",
+    "module",
+    "L4T",
+    "power mode",
+    "checks",
+    "inference FPS",
+    "end-to-end FPS",
+    "p99 ms",
+    "target",
+    "result",
+)
+
+
+def result_dict(r: BoardResult) -> dict[str, Any]:
+    d = asdict(r)
+    d["checks_passed"] = r.checks_passed
+    d["checks_failed"] = r.checks_failed
+    return d
+
+
+# -- JUnit -----------------------------------------------------------------------------
+def junit_xml(results: Sequence[BoardResult], suite_name: str = "tx2setup.verify") -> str:
+    """One testsuite per board: a testcase per check plus one for the acceptance benchmark."""
+    root = ET.Element("testsuites", name=suite_name)
+    for r in results:
+        cases: list[tuple[str, str, str]] = [(c.name, c.outcome, c.message) for c in r.checks]
+        bench_msg = (
+            f"end-to-end {fmt(r.e2e_fps)} FPS (inference-only {fmt(r.inference_fps)} FPS) vs target {r.target_fps:g}: "
+            f"{verdict_text(r)}"
+        )
+        if r.reason:
+            bench_msg += f"; {r.reason}"
+        bench_outcome = {"PASS": "passed", "FAIL": "failed"}.get(r.verdict, "error")
+        cases.append(("acceptance_benchmark", bench_outcome, bench_msg))
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=r.board,
+            tests=str(len(cases)),
+            failures=str(sum(o == "failed" for _, o, _ in cases)),
+            errors=str(sum(o == "error" for _, o, _ in cases)),
+            skipped=str(sum(o == "skipped" for _, o, _ in cases)),
+            timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(r.finished_at or time.time())),
+        )
+        for name, outcome, message in cases:
+            case = ET.SubElement(suite, "testcase", classname=f"{r.board}", name=name)
+            if outcome in ("failed", "error", "skipped"):
+                tag = {"failed": "failure", "error": "error", "skipped": "skipped"}[outcome]
+                ET.SubElement(case, tag, message=message[:500]).text = message
+            elif name == "acceptance_benchmark":
+                ET.SubElement(case, "system-out").text = bench_msg
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+# -- SVG plots ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Series:
+    name: str
+    points: list[tuple[float, float]]  # (time, fps)
+    color: str
+
+
+def fps_plot_svg(results: Sequence[BoardResult], width: int = 760, height: int = 300) -> str:
+    """End-to-end FPS per board over time, one line per board, with the targets dashed."""
+    by_board: dict[str, list[BoardResult]] = {}
+    for r in sorted(results, key=lambda x: x.finished_at):
+        if r.e2e_fps is not None:
+            by_board.setdefault(r.board, []).append(r)
+    if not by_board:
+        return '<p class="empty">No benchmark results yet.</p>'
+    series = [
+        Series(board, [(r.finished_at, float(r.e2e_fps or 0.0)) for r in rs], PALETTE[i % len(PALETTE)])
+        for i, (board, rs) in enumerate(sorted(by_board.items()))
+    ]
+    targets = {r.target_fps for r in results}
+    xs = [t for s in series for t, _ in s.points]
+    ys = [v for s in series for _, v in s.points] + list(targets)
+    x0, x1 = min(xs), max(xs)
+    if x1 - x0 < 1:
+        x0, x1 = x0 - 1, x1 + 1
+    y1 = max(ys) * 1.15 or 1.0
+    left, right, top, bottom = 60, 150, 20, 40
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(t: float) -> float:
+        return left + (t - x0) / (x1 - x0) * pw
+
+    def sy(v: float) -> float:
+        return top + ph - v / y1 * ph
+
+    parts = [
+        f'<svg class="plot" id="fps-plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" role="img" aria-label="End-to-end FPS per board over time">',
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#444"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#444"/>',
+    ]
+    for i in range(5):
+        v = y1 * i / 4
+        parts.append(f'<text x="{left - 6}" y="{sy(v) + 4:.1f}" text-anchor="end" font-size="11">{v:.0f}</text>')
+        parts.append(f'<line x1="{left}" y1="{sy(v):.1f}" x2="{left + pw}" y2="{sy(v):.1f}" stroke="#eee"/>')
+    parts.append(
+        f'<text x="14" y="{top + ph / 2}" transform="rotate(-90 14 {top + ph / 2})" font-size="12">'
+        "end-to-end FPS</text>"
+    )
+    for t in (x0, x1):
+        label = time.strftime("%m-%d %H:%M", time.localtime(t))
+        parts.append(f'<text x="{sx(t):.1f}" y="{top + ph + 16}" text-anchor="middle" font-size="11">{label}</text>')
+    for target in sorted(targets):
+        parts.append(
+            f'<line class="target" x1="{left}" y1="{sy(target):.1f}" x2="{left + pw}" y2="{sy(target):.1f}"'
+            f' stroke="#d62728" stroke-dasharray="6 4"/>'
+            f'<text x="{left + pw + 4}" y="{sy(target) + 4:.1f}" font-size="11" fill="#d62728">target {target:g}</text>'
+        )
+    for i, s in enumerate(series):
+        pts = " ".join(f"{sx(t):.1f},{sy(v):.1f}" for t, v in s.points)
+        if len(s.points) == 1:  # a single run: a short flat segment so the line has extent
+            t, v = s.points[0]
+            pts = f"{sx(t) - 4:.1f},{sy(v):.1f} {sx(t) + 4:.1f},{sy(v):.1f}"
+        parts.append(
+            f'<polyline class="series" data-board="{html.escape(s.name)}" points="{pts}" fill="none"'
+            f' stroke="{s.color}" stroke-width="2"/>'
+        )
+        for t, v in s.points:
+            parts.append(
+                f'<circle cx="{sx(t):.1f}" cy="{sy(v):.1f}" r="3" fill="{s.color}">'
+                f"<title>{html.escape(s.name)}: {v:.1f} FPS</title></circle>"
+            )
+        parts.append(
+            f'<text x="{left + pw + 4}" y="{top + 14 + 16 * i}" font-size="12" fill="{s.color}">'
+            f"{html.escape(s.name)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def stages_of(r: BoardResult) -> dict[str, float]:
+    """Mean per-stage end-to-end times (ms) of the backend the verdict was made on."""
+    bench = r.bench or {}
+    chosen = (bench.get("verdict") or {}).get("backend")
+    for res in bench.get("results", []):
+        if chosen is None or res.get("backend") == chosen:
+            stages = (res.get("end_to_end") or {}).get("stages") or {}
+            return {k: float(v) for k, v in stages.items() if isinstance(v, (int, float))}
+    return {}
+
+
+def stage_bars_svg(results: Sequence[BoardResult], width: int = 760) -> str:
+    """Per-board stacked bars of the end-to-end stages: where the time goes, at a glance."""
+    rows = [(r.board, stages_of(r)) for r in results]
+    rows = [(b, s) for b, s in rows if s]
+    if not rows:
+        return '<p class="empty">No per-stage timings in these results.</p>'
+    names = [n for n in STAGE_ORDER if any(n in s for _, s in rows)]
+    names += sorted({n for _, s in rows for n in s} - set(names))
+    colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    left, right, bar_h, gap, top = 140, 20, 22, 10, 30
+    height = top + len(rows) * (bar_h + gap) + 30
+    longest = max(sum(s.values()) for _, s in rows) or 1.0
+    pw = width - left - right
+    parts = [
+        f'<svg class="plot" id="stage-plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" role="img" aria-label="Per-stage time per board">'
+    ]
+    x = left
+    for n in names:  # legend
+        parts.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{colors[n]}"/>')
+        parts.append(f'<text x="{x + 16}" y="16" font-size="11">{html.escape(n)}</text>')
+        x += 24 + 7 * len(n)
+    for i, (board, stages) in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        parts.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" font-size="12">{html.escape(board)}</text>')
+        x0 = float(left)
+        for n in names:
+            ms = stages.get(n, 0.0)
+            w = ms / longest * pw
+            if w <= 0:
+                continue
+            parts.append(
+                f'<rect class="stage" x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colors[n]}">'
+                f"<title>{html.escape(board)} {html.escape(n)}: {ms:.2f} ms</title></rect>"
+            )
+            x0 += w
+        parts.append(
+            f'<text x="{min(x0 + 4, width - 60):.1f}" y="{y + 15}" font-size="11">{sum(stages.values()):.2f} ms</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(
+    results: Sequence[BoardResult],
+    runs: Sequence[Run],
+    regressions: dict[tuple[int, str], float],
+    title: str = "tx2setup verify report",
+) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("tx2setup", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    latest_run = max((r.run_id for r in results if r.run_id is not None), default=None)
+    latest = [r for r in results if r.run_id == latest_run]
+    rows = []
+    for r, cells in zip(latest, table_rows(latest), strict=True):
+        drop = regressions.get((r.run_id or 0, r.board))
+        rows.append(
+            {"cells": cells, "verdict": r.verdict, "regression": drop, "reason": r.reason, "conditions": r.conditions}
+        )
+    history = [
+        {
+            "cells": (
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.finished_at)),
+                str(r.run_id),
+                *table_rows([r])[0],
+            ),
+            "verdict": r.verdict,
+            "regression": regressions.get((r.run_id or 0, r.board)),
+        }
+        for r in sorted(results, key=lambda x: x.finished_at, reverse=True)
+    ]
+    template = env.get_template("report.html.j2")
+    return template.render(
+        title=title,
+        generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        columns=TABLE_COLUMNS,
+        rows=rows,
+        history=history,
+        history_columns=("finished", "run", *TABLE_COLUMNS),
+        runs=runs,
+        fps_plot=fps_plot_svg(results),
+        stage_plot=stage_bars_svg(latest),
+        n_pass=sum(r.verdict == "PASS" for r in latest),
+        n_total=len(latest),
+    )
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write atomically: a reader never sees a half-written report."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(p)
+    return p
