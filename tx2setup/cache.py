@@ -1,0 +1,374 @@
+"""Artifact cache: large files fetched once to the control host, pinned, served to boards.
+
+- Fetched once: every artifact (torch wheel, ZED installer, Caffe tarball) lands in
+  `<cache root>/artifacts/<key>/<file name>`; the cache root is ~/.cache/tx2setup unless
+  TX2SETUP_CACHE says otherwise.
+- Pinned: its sha256 goes into a lock file next to the inventory (`tx2setup.lock`, JSON,
+  meant to be committed). The first fetch pins; every later fetch, every cached copy and
+  every board download is checked against the pin. A mismatch raises ChecksumError with
+  both hashes and changes nothing.
+- Served: `CacheServer` is a small threaded HTTP server for the artifacts directory only
+  (no listings, no partial downloads, Range support so a board's download can resume).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tx2setup.errors import ChecksumError, EnvironmentProblem, UserError
+
+CACHE_ENV = "TX2SETUP_CACHE"
+LOCK_NAME = "tx2setup.lock"
+LOCK_VERSION = 1
+CHUNK = 1 << 20
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_SAFE_FILE = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+def cache_root() -> Path:
+    """The root of everything tx2setup builds or downloads on the control host."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tx2setup"
+
+
+def lock_path_for(inventory: str | Path) -> Path:
+    """The lock file that belongs to an inventory: next to it (inside it, for a directory)."""
+    p = Path(inventory)
+    return (p if p.is_dir() else p.parent) / LOCK_NAME
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def artifact_key(url: str) -> str:
+    """A stable, URL-safe relative path for an artifact: '<12 hex of the URL hash>/<file name>'.
+
+    The hash keeps two artifacts with the same file name apart (e.g. ZED installers, whose
+    URLs all end in /jetsons); the file name keeps the path readable and gives pip the
+    wheel name it insists on.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    name = _SAFE_FILE.sub("_", urllib.parse.unquote(parsed.path.rstrip("/").rsplit("/", 1)[-1])) or "artifact"
+    if name.startswith("."):
+        name = "_" + name[1:]
+    return f"{hashlib.sha256(url.encode()).hexdigest()[:12]}/{name}"
+
+
+@dataclass(frozen=True)
+class Pin:
+    sha256: str
+    size: int
+    key: str
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A verified file in the cache."""
+
+    url: str
+    key: str
+    path: Path
+    sha256: str
+    size: int
+    fetched_bytes: int  # bytes that crossed the upstream link for this call (0 when cached)
+
+
+class LockFile:
+    """`tx2setup.lock`: url -> pinned sha256, size and cache key. Written atomically."""
+
+    def __init__(self, path: Path, pins: dict[str, Pin] | None = None) -> None:
+        self.path = path
+        self.pins: dict[str, Pin] = dict(pins or {})
+
+    @classmethod
+    def load(cls, path: str | Path) -> LockFile:
+        p = Path(path)
+        if not p.exists():
+            return cls(p)
+        try:
+            raw: Any = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{p}: not a tx2setup lock file ({exc})") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("artifacts"), dict):
+            raise UserError(f"{p}: not a tx2setup lock file (no 'artifacts' mapping)")
+        pins: dict[str, Pin] = {}
+        for url, entry in raw["artifacts"].items():
+            sha = entry.get("sha256") if isinstance(entry, dict) else None
+            if not isinstance(sha, str) or not SHA256_RE.match(sha):
+                raise UserError(f"{p}: artifacts.{url}: sha256 must be 64 lowercase hex digits")
+            pins[url] = Pin(sha256=sha, size=int(entry.get("size", -1)), key=str(entry.get("key") or artifact_key(url)))
+        return cls(p, pins)
+
+    def save(self) -> None:
+        body = {
+            "_comment": "tx2setup artifact pins: commit this file; `tx2setup cache verify` re-checks the cache",
+            "version": LOCK_VERSION,
+            "artifacts": {
+                url: {"sha256": pin.sha256, "size": pin.size, "key": pin.key} for url, pin in sorted(self.pins.items())
+            },
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+
+
+class ArtifactCache:
+    """Fetch-once, verify-always storage of large artifacts on the control host."""
+
+    def __init__(self, lock: LockFile, root: Path | None = None, timeout: float = 60.0) -> None:
+        self.lock = lock
+        self.dir = (root or cache_root()) / "artifacts"
+        self.timeout = timeout
+        self.fetched_bytes = 0
+
+    def path_of(self, url: str) -> Path:
+        pin = self.lock.pins.get(url)
+        return self.dir / (pin.key if pin else artifact_key(url))
+
+    def _mismatch(self, what: str, url: str, expected: str, actual: str) -> ChecksumError:
+        return ChecksumError(
+            f"{what} {url}: sha256 {actual} does not match the pinned {expected} ({self.lock.path}); nothing was used"
+        )
+
+    def fetch(self, url: str, expected_sha256: str | None = None) -> Artifact:
+        """Return the verified cached copy of `url`, downloading it first if needed.
+
+        `expected_sha256` (e.g. from the matrix) must agree with the lock when both exist.
+        """
+        pin = self.lock.pins.get(url)
+        if expected_sha256 and pin and pin.sha256 != expected_sha256:
+            raise self._mismatch("matrix pin for", url, pin.sha256, expected_sha256)
+        want = pin.sha256 if pin else (expected_sha256 or None)
+        path = self.path_of(url)
+        fetched = 0
+        if path.exists():
+            actual = sha256_file(path)
+            if want and actual != want:
+                raise ChecksumError(
+                    f"cached {path}: sha256 {actual} does not match the pinned {want} for {url} "
+                    f"({self.lock.path}); delete the file to fetch it again"
+                )
+        else:
+            actual, fetched = self._download(url, path, want)
+        if pin is None:
+            self.lock.pins[url] = Pin(sha256=actual, size=path.stat().st_size, key=artifact_key(url))
+            self.lock.save()
+        return Artifact(
+            url=url,
+            key=self.lock.pins[url].key,
+            path=path,
+            sha256=actual,
+            size=path.stat().st_size,
+            fetched_bytes=fetched,
+        )
+
+    def _download(self, url: str, path: Path, want: str | None) -> tuple[str, int]:
+        """Stream `url` into `path` through a .part file; resume a .part left by an interrupted run."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        have = part.stat().st_size if part.exists() else 0
+        req = urllib.request.Request(url, headers={"User-Agent": "tx2setup-cache"})  # noqa: S310 - http(s) only, checked below
+        if not url.startswith(("http://", "https://")):
+            raise UserError(f"artifact URL {url!r} is not http(s)")
+        if have:
+            req.add_header("Range", f"bytes={have}-")
+        fetched = 0
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                mode = "ab" if have and resp.status == 206 else "wb"
+                with part.open(mode) as fh:
+                    for block in iter(lambda: resp.read(CHUNK), b""):
+                        fh.write(block)
+                        fetched += len(block)
+        except (urllib.error.URLError, OSError) as exc:
+            self.fetched_bytes += fetched
+            reason = getattr(exc, "reason", exc)
+            raise EnvironmentProblem(f"cannot fetch {url}: {reason}") from None
+        self.fetched_bytes += fetched
+        actual = sha256_file(part)
+        if want and actual != want:
+            part.unlink()
+            raise self._mismatch("download of", url, want, actual)
+        part.replace(path)
+        return actual, fetched
+
+    def verify(self) -> list[tuple[str, str]]:
+        """Re-hash every pinned artifact present in the cache: [(url, problem)] for each bad one."""
+        problems = []
+        for url, pin in sorted(self.lock.pins.items()):
+            path = self.dir / pin.key
+            if not path.exists():
+                problems.append((url, "missing from the cache"))
+                continue
+            actual = sha256_file(path)
+            if actual != pin.sha256:
+                problems.append((url, f"sha256 {actual} does not match the pinned {pin.sha256}"))
+        return problems
+
+    def entries(self) -> Iterator[tuple[str, Pin, bool]]:
+        for url, pin in sorted(self.lock.pins.items()):
+            yield url, pin, (self.dir / pin.key).exists()
+
+
+def plan_artifacts(plans: Iterable[Any]) -> dict[str, str | None]:
+    """The artifact URLs a set of BoardPlans needs: {url: sha256 from the matrix or None}."""
+    out: dict[str, str | None] = {}
+    for p in plans:
+        comps = set(p.components)
+        if "pytorch" in comps and p.torch_wheel_url:
+            out.setdefault(p.torch_wheel_url, p.torch_sha256)
+        if "zed_sdk" in comps and p.zed_sdk_url:
+            out.setdefault(p.zed_sdk_url, None)
+        if "caffe" in comps and p.caffe_source_url:
+            out.setdefault(p.caffe_source_url, p.caffe_sha256)
+    return out
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """GET/HEAD of regular files under the server's root, with single-range requests."""
+
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # boards' downloads are counted, not logged to the terminal
+
+    def _resolve(self) -> Path | None:
+        rel = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/")
+        if not rel or rel.endswith((".part", ".tmp")):
+            return None
+        root = self.server.root
+        target = (root / rel).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            return None
+        return target
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def _serve(self, body: bool) -> None:
+        target = self._resolve()
+        if target is None:
+            self.send_error(404, "not in the tx2setup cache")
+            return
+        size = target.stat().st_size
+        start, end = 0, size - 1
+        status = 200
+        rng = self.headers.get("Range")
+        if rng:
+            m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
+            if m is None or (m.group(1) == "" and m.group(2) == ""):
+                self.send_error(416, "unsupported range")
+                return
+            if m.group(1) == "":
+                start = max(0, size - int(m.group(2)))
+            else:
+                start = int(m.group(1))
+                if m.group(2):
+                    end = min(end, int(m.group(2)))
+            if start >= size or start > end:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        length = end - start + 1
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(length))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if not body:
+            return
+        sent = 0
+        with target.open("rb") as fh:
+            fh.seek(start)
+            while sent < length:
+                block = fh.read(min(CHUNK, length - sent))
+                if not block:
+                    break
+                try:
+                    self.wfile.write(block)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                sent += len(block)
+        self.server.count(sent)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, addr: tuple[str, int], root: Path) -> None:
+        super().__init__(addr, _Handler)
+        self.root = root.resolve()
+        self.bytes_served = 0
+        self._lock = threading.Lock()
+
+    def count(self, n: int) -> None:
+        with self._lock:
+            self.bytes_served += n
+
+
+class CacheServer:
+    """Serve a cache's artifacts directory over HTTP for the duration of a `with` block."""
+
+    def __init__(self, root: Path, bind: str = "127.0.0.1", port: int = 0) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            self._server = _Server((bind, port), root)
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot serve the artifact cache on {bind}:{port}: {exc.strerror}") from None
+        self._thread = threading.Thread(target=self._server.serve_forever, name="tx2setup-cache", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    @property
+    def bytes_served(self) -> int:
+        return self._server.bytes_served
+
+    def url_for(self, key: str) -> str:
+        return f"{self.base_url}/{urllib.parse.quote(key)}"
+
+    def start(self) -> CacheServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> CacheServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

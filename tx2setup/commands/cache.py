@@ -1,0 +1,120 @@
+"""`tx2setup cache sync|list|verify|serve`: the artifact cache from the command line."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+from tx2setup.console import print_json, print_table
+
+INVENTORY = click.option(
+    "-i", "--inventory", "inventory", required=True, type=click.Path(path_type=Path), help="Inventory file or dir."
+)
+LOCK = click.option(
+    "--lock", "lock", type=click.Path(path_type=Path), default=None, help="Lock file (default: tx2setup.lock by INV)."
+)
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@click.group("cache")
+def cache() -> None:
+    """Fetch large artifacts once, pin their sha256, and serve them to boards."""
+
+
+@cache.command("sync")
+@INVENTORY
+@LOCK
+@click.option("--limit", default=None, help="Only these hosts or groups (comma separated).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def sync(inventory: Path, lock: Path | None, limit: str | None, as_json: bool) -> None:
+    """Fetch every artifact the inventory's boards need; pin new ones in the lock file."""
+    from tx2setup import cache as c
+    from tx2setup import fleet, plan
+
+    plans = plan.resolve(fleet.load(inventory, limit=limit))
+    store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
+    rows = []
+    for url, sha in c.plan_artifacts(plans).items():
+        art = store.fetch(url, sha)
+        rows.append({"url": url, "sha256": art.sha256, "size": art.size, "fetched": art.fetched_bytes})
+    if as_json:
+        print_json({"lock": str(store.lock.path), "artifacts": rows})
+        return
+    print_table(
+        "Artifacts",
+        ["url", "sha256", "size", "fetched now"],
+        [(r["url"], str(r["sha256"])[:16], _human(int(str(r["size"]))), _human(int(str(r["fetched"])))) for r in rows],
+        caption=f"pinned in {store.lock.path}",
+    )
+
+
+@cache.command("list")
+@INVENTORY
+@LOCK
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_(inventory: Path, lock: Path | None, as_json: bool) -> None:
+    """Show the pinned artifacts and whether each is in the cache."""
+    from tx2setup import cache as c
+
+    store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
+    rows = [(url, pin.sha256, pin.size, str(store.dir / pin.key), present) for url, pin, present in store.entries()]
+    if as_json:
+        print_json(
+            [{"url": u, "sha256": s, "size": n, "path": p, "cached": ok} for u, s, n, p, ok in rows],
+        )
+        return
+    print_table(
+        "Pinned artifacts",
+        ["url", "sha256", "size", "cached"],
+        [(u, s[:16], _human(n), "yes" if ok else "no") for u, s, n, _, ok in rows],
+        caption=f"{store.lock.path}",
+    )
+
+
+@cache.command("verify")
+@INVENTORY
+@LOCK
+def verify(inventory: Path, lock: Path | None) -> None:
+    """Re-hash every cached artifact against the lock file (exit 5 on a mismatch)."""
+    from tx2setup import cache as c
+    from tx2setup.errors import ChecksumError
+
+    store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
+    problems = store.verify()
+    bad = [(u, p) for u, p in problems if not p.startswith("missing")]
+    for url, problem in problems:
+        click.echo(f"{url}: {problem}", err=True)
+    if bad:
+        raise ChecksumError(f"{len(bad)} cached artifact(s) do not match {store.lock.path}: {bad[0][0]}: {bad[0][1]}")
+    click.echo(f"{len(store.lock.pins) - len(problems)} artifact(s) verified against {store.lock.path}")
+
+
+@cache.command("serve")
+@INVENTORY
+@LOCK
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address the boards can reach.")
+@click.option("--port", default=8470, show_default=True, type=int)
+def serve(inventory: Path, lock: Path | None, bind: str, port: int) -> None:
+    """Serve the cache directory over HTTP (with Range) until Ctrl-C."""
+    from tx2setup import cache as c
+
+    store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
+    with c.CacheServer(store.dir, bind=bind, port=port) as server:
+        for url, pin, present in store.entries():
+            if present:
+                click.echo(f"{server.url_for(pin.key)}  <- {url}")
+        click.echo(f"serving {store.dir} at {server.base_url} (Ctrl-C stops)")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            click.echo(f"stopped; {_human(server.bytes_served)} served")
