@@ -1,0 +1,63 @@
+"""Fixtures for the board checks: each host's resolved plan and check settings.
+
+The plan comes from `--tx2setup-plan FILE` (JSON written by `tx2setup verify`) or is
+resolved from the inventory (`--tx2setup-inventory` or testinfra's `--ansible-inventory`)
+through tx2setup itself, so the checks and `inventory check` agree on what is expected.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+# What a board must have free, unless the inventory says otherwise.
+DEFAULT_SETTINGS = {"verify_min_disk_free_gb": 1.0, "verify_min_swap_mb": 0, "jetson_base_clocks_on_boot": False}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tx2setup")
+    group.addoption("--tx2setup-plan", help="JSON file: {host: {plan..., settings...}} written by tx2setup verify")
+    group.addoption("--tx2setup-inventory", help="inventory to resolve plans from (default: --ansible-inventory)")
+
+
+def _plans_from_inventory(path: str) -> dict[str, dict[str, Any]]:
+    from tx2setup import fleet, plan
+
+    inv = fleet.load(path)
+    out: dict[str, dict[str, Any]] = {}
+    by_name = {b.name: b for b in inv.boards}
+    for p in plan.resolve(inv):
+        settings = {k: by_name[p.name].hostvars.get(k, v) for k, v in DEFAULT_SETTINGS.items()}
+        out[p.name] = {**p.to_dict(), "settings": settings}
+    return out
+
+
+@pytest.fixture(scope="session")
+def all_plans(pytestconfig: pytest.Config) -> dict[str, dict[str, Any]]:
+    plan_file = pytestconfig.getoption("--tx2setup-plan")
+    if plan_file:
+        with open(plan_file, encoding="utf-8") as fh:
+            data: dict[str, dict[str, Any]] = json.load(fh)
+        return data
+    inventory = pytestconfig.getoption("--tx2setup-inventory")
+    inventory = inventory or pytestconfig.getoption("--ansible-inventory", None)
+    if not inventory:
+        raise pytest.UsageError(
+            "give --tx2setup-plan FILE or an inventory (--tx2setup-inventory / --ansible-inventory)"
+        )
+    return _plans_from_inventory(inventory)
+
+
+@pytest.fixture
+def plan(host: Any, all_plans: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    name = host.backend.get_hostname()
+    if name not in all_plans:
+        pytest.fail(f"no plan for host {name!r} (known: {', '.join(sorted(all_plans))})")
+    return all_plans[name]
+
+
+@pytest.fixture
+def settings(plan: dict[str, Any]) -> dict[str, Any]:
+    return {**DEFAULT_SETTINGS, **plan.get("settings", {})}

@@ -1,0 +1,130 @@
+"""The board's stack matches its plan: L4T, power mode, clocks, CUDA, torch, ROS, ZED,
+Caffe, GStreamer, disk and swap. One small check per fact, over testinfra's `host`."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+PY = "python3"
+
+
+def needs(plan: dict[str, Any], component: str) -> None:
+    if component not in plan["components"]:
+        pytest.skip(f"{component} is not in this board's components")
+
+
+def l4t_of(release_line: str) -> str:
+    """'# R32 (release), REVISION: 7.4, ...' -> '32.7.4'."""
+    m = re.match(r"# R(\d+) \(release\), REVISION: ([\d.]+)", release_line)
+    assert m, f"/etc/nv_tegra_release is not in L4T format: {release_line!r}"
+    return f"{m.group(1)}.{m.group(2)}"
+
+
+def test_l4t_matches_plan(host: Any, plan: dict[str, Any]) -> None:
+    release = host.file("/etc/nv_tegra_release")
+    assert release.exists, "/etc/nv_tegra_release is missing: not an L4T system"
+    assert l4t_of(release.content_string.splitlines()[0]) == plan["l4t"]
+
+
+def test_jetpack_packages_match_plan(host: Any, plan: dict[str, Any]) -> None:
+    core = host.package("nvidia-l4t-core")
+    assert core.is_installed, "nvidia-l4t-core is not installed"
+    assert core.version.startswith(plan["l4t"] + "-"), f"nvidia-l4t-core {core.version} is not L4T {plan['l4t']}"
+    assert host.package("nvidia-jetpack").is_installed, "nvidia-jetpack is not installed"
+
+
+def test_power_mode_is_configured(host: Any, plan: dict[str, Any]) -> None:
+    out = host.check_output("nvpmodel -q")
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+    assert lines[0] == f"NV Power Mode: {plan['power_mode_name']}", out
+    assert lines[-1] == str(plan["power_mode_id"]), out
+
+
+def test_jetson_clocks_service_state(host: Any, settings: dict[str, Any]) -> None:
+    service = host.service("jetson_clocks")
+    assert service.is_enabled == bool(settings["jetson_base_clocks_on_boot"])
+
+
+def test_cuda_cudnn_tensorrt_at_matrix_versions(host: Any, plan: dict[str, Any]) -> None:
+    cuda = "cuda-toolkit-" + "-".join(plan["cuda"].split(".")[:2])
+    cudnn = "libcudnn" + plan["cudnn"].split(".")[0]
+    for name, version in ((cuda, plan["cuda"]), (cudnn, plan["cudnn"]), ("tensorrt", plan["tensorrt"])):
+        pkg = host.package(name)
+        assert pkg.is_installed, f"{name} is not installed"
+        assert pkg.version.startswith(version), f"{name} is {pkg.version}, the plan says {version}"
+
+
+def test_torch_imports_at_planned_version(host: Any, plan: dict[str, Any]) -> None:
+    needs(plan, "pytorch")
+    probe = "import json, torch; print(json.dumps([torch.__version__, torch.cuda.is_available()]))"
+    out = host.check_output(f"{PY} -c '{probe}'")
+    version, cuda_ok = json.loads(out.splitlines()[-1])
+    planned = plan["torch_version"]
+    assert version.split("+")[0].startswith(planned), f"torch {version}, the plan says {planned}"
+    if not plan["emulated"]:  # every Jetson has a GPU; emulated boards have none
+        assert cuda_ok, "torch.cuda.is_available() is False on a Jetson"
+
+
+ROSCORE = r"""
+set -u
+port=11399
+export ROS_MASTER_URI=http://127.0.0.1:$port ROS_HOSTNAME=127.0.0.1
+roscore -p $port >/tmp/tx2setup-roscore.log 2>&1 &
+pid=$!
+answer=""
+for i in $(seq 150); do
+  answer=$(rosparam get /run_id 2>/dev/null) && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.2
+done
+kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null
+[ -n "$answer" ] && echo "run_id=$answer"
+"""
+
+
+def test_ros_is_sourced_and_roscore_answers(host: Any, plan: dict[str, Any]) -> None:
+    needs(plan, "ros")
+    env = host.run("bash -lc 'command -v roscore && echo ROS_DISTRO=${ROS_DISTRO:-}'")
+    assert env.rc == 0, "roscore is not on PATH in a login shell (ROS not sourced)"
+    result = host.run("bash -lc %s", ROSCORE)
+    assert "run_id=" in result.stdout, f"roscore did not answer: {result.stdout} {result.stderr}"
+
+
+def test_zed_sdk_version(host: Any, plan: dict[str, Any]) -> None:
+    needs(plan, "zed_sdk")
+    header = host.file("/usr/local/zed/include/sl/Camera.hpp")
+    assert header.exists, "/usr/local/zed is missing (ZED SDK not installed)"
+    text = header.content_string
+    parts = [re.search(rf"#define ZED_SDK_{p}_VERSION (\d+)", text) for p in ("MAJOR", "MINOR")]
+    assert all(parts), "Camera.hpp carries no ZED_SDK_*_VERSION"
+    found = ".".join(m.group(1) for m in parts if m)
+    assert found == ".".join(plan["zed_sdk_version"].split(".")[:2])
+
+
+def test_caffe_runs_and_imports(host: Any, plan: dict[str, Any]) -> None:
+    needs(plan, "caffe")
+    out = host.check_output("bash -lc 'caffe --version'")
+    assert plan["caffe_version"] in out, out
+    host.check_output(f"bash -lc \"{PY} -c 'import caffe'\"")
+
+
+@pytest.mark.parametrize("element", ["v4l2src", "videoconvert", "appsink"])
+def test_gstreamer_element_present(host: Any, element: str) -> None:
+    result = host.run("gst-inspect-1.0 %s", element)
+    assert result.rc == 0, f"GStreamer element {element} is missing (capture pipeline needs it)"
+
+
+def test_disk_free(host: Any, settings: dict[str, Any]) -> None:
+    free_kb = int(host.check_output("df -Pk / | awk 'NR==2 {print $4}'"))
+    assert free_kb / 1024 / 1024 >= float(settings["verify_min_disk_free_gb"])
+
+
+def test_swap(host: Any, settings: dict[str, Any]) -> None:
+    meminfo = host.file("/proc/meminfo").content_string
+    m = re.search(r"SwapTotal:\s+(\d+) kB", meminfo)
+    assert m is not None
+    assert int(m.group(1)) / 1024 >= float(settings["verify_min_swap_mb"])

@@ -1,0 +1,77 @@
+"""`tx2setup report`: the history of verify runs, regressions flagged."""
+
+from __future__ import annotations
+
+import click
+
+
+def _since(value: str | None) -> float | None:
+    """'7d', '12h', '30m' or an ISO date/time -> a UNIX timestamp."""
+    import re
+    import time
+    from datetime import datetime
+
+    from tx2setup.errors import UserError
+
+    if value is None:
+        return None
+    m = re.fullmatch(r"(\d+)([dhm])", value.strip())
+    if m:
+        return time.time() - int(m.group(1)) * {"d": 86400, "h": 3600, "m": 60}[m.group(2)]
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise UserError(f"--since {value!r}: give a duration like 7d, 12h, 30m or a date like 2026-11-01") from None
+
+
+@click.command("report")
+@click.option("--db", help="History database (default: the user's data dir).")
+@click.option("--board", help="Only this board.")
+@click.option("--since", help="Only results since: 7d, 12h, 30m or an ISO date.")
+@click.option(
+    "--regression-pct", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Flag FPS drops above this."
+)
+@click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report (with plots) here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history as JSON here.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write the latest run as JUnit XML here.")
+def report(
+    db: str | None,
+    board: str | None,
+    since: str | None,
+    regression_pct: float,
+    html: str | None,
+    json_path: str | None,
+    junit: str | None,
+) -> int:
+    """Show verify history per board; FPS drops against the board's previous pass are flagged."""
+    import json
+    import time
+
+    from tx2setup import report as rpt
+    from tx2setup.console import print_table
+    from tx2setup.results import History, regressions
+
+    with History(db) as history:
+        results = history.board_results(board=board, since=_since(since))
+        runs = history.runs(since=_since(since))
+    flagged = regressions(results, regression_pct)
+    rows = []
+    for r in results:
+        drop = flagged.get((r.run_id or 0, r.board))
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.finished_at))
+        rows.append((when, str(r.run_id), *rpt.table_rows([r])[0], f"REGRESSION -{drop:.1f}%" if drop else ""))
+    print_table("verify history", ("finished", "run", *rpt.TABLE_COLUMNS, "flag"), rows)
+    for (run_id, name), drop in sorted(flagged.items()):
+        click.echo(f"regression: {name} in run {run_id}: end-to-end FPS down {drop:.1f}% from its previous pass")
+    if html:
+        rpt.write_text(html, rpt.render_html(results, runs, flagged))
+    if json_path:
+        doc = {
+            "results": [rpt.result_dict(r) for r in results],
+            "regressions": [[*k, v] for k, v in flagged.items()],
+        }
+        rpt.write_text(json_path, json.dumps(doc, indent=2, default=str))
+    if junit:
+        latest = max((r.run_id for r in results if r.run_id is not None), default=None)
+        rpt.write_text(junit, rpt.junit_xml([r for r in results if r.run_id == latest]))
+    return 0

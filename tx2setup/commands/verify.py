@@ -1,0 +1,75 @@
+"""`tx2setup verify`: prove every board (checks + acceptance benchmark)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("verify")
+@click.option("-i", "--inventory", required=True, help="Inventory file or directory.")
+@click.option("--limit", help="Only these hosts or groups (comma separated).")
+@click.option("--model", default="z2color", show_default=True, help="Model the benchmark runs.")
+@click.option(
+    "--backend", default="auto", show_default=True, help="Benchmark backend (auto picks the fastest correct)."
+)
+@click.option(
+    "--duration", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds per measurement."
+)
+@click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), help="Override every board's target_fps.")
+@click.option("--db", help="History database (default: the user's data dir).")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write results as JSON here.")
+@click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
+@click.option("--forks", type=click.IntRange(min=1), default=16, show_default=True, help="Boards verified at once.")
+def verify(
+    inventory: str,
+    limit: str | None,
+    model: str,
+    backend: str,
+    duration: float,
+    target_fps: float | None,
+    db: str | None,
+    junit: str | None,
+    json_path: str | None,
+    html: str | None,
+    forks: int,
+) -> int:
+    """Run the testinfra checks and the acceptance benchmark on every board; exit 0 only if all pass."""
+    from tx2setup import report
+    from tx2setup.console import print_table
+    from tx2setup.errors import AcceptanceFailed
+    from tx2setup.results import History, regressions
+    from tx2setup.verify import VerifyOptions
+    from tx2setup.verify import verify as run_verify
+
+    opts = VerifyOptions(inventory, limit, model, backend, duration, target_fps, db, forks)
+
+    def progress(board: str, what: str) -> None:
+        click.echo(f"{board}: {what}", err=True)
+
+    outcome = run_verify(opts, progress)
+    print_table(
+        f"verify run {outcome.run_id}",
+        report.TABLE_COLUMNS,
+        report.table_rows(outcome.results),
+        caption="FPS: end-to-end (camera to steering) decides; inference-only is the network alone",
+    )
+    for r in outcome.results:
+        if r.reason:
+            click.echo(f"{r.board}: {r.verdict}: {r.reason}")
+    if junit:
+        report.write_text(junit, report.junit_xml(outcome.results))
+    if json_path:
+        import json
+
+        doc = {"run_id": outcome.run_id, "boards": [report.result_dict(r) for r in outcome.results]}
+        report.write_text(json_path, json.dumps(doc, indent=2, default=str))
+    if html:
+        with History(db) as history:
+            everything = history.board_results()
+            flagged = regressions(everything, 10.0)
+            report.write_text(html, report.render_html(everything, history.runs(), flagged))
+    if not outcome.all_passed:
+        failed = [r.board for r in outcome.results if r.verdict != "PASS"]
+        raise AcceptanceFailed(f"{len(failed)} of {len(outcome.results)} board(s) did not pass: {', '.join(failed)}")
+    return 0

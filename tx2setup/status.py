@@ -1,0 +1,151 @@
+"""`status`: the fleet at a glance, over SSH (paramiko), in parallel, never hanging.
+
+Every board gets one SSH session that runs one read-only probe script; each host has
+its own deadline, so a dead or stopped board shows as unreachable within the timeout.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from tx2setup import fleet
+from tx2setup.connection import SshTarget
+from tx2setup.errors import Tx2SetupError
+from tx2setup.results import History
+
+# Read-only probe; sections separated by a marker line. tegrastats runs until killed, so
+# take its first line under a timeout.
+PROBE = r"""
+m=@@tx2setup@@
+cat /proc/uptime; echo $m
+head -n1 /etc/nv_tegra_release 2>/dev/null; echo $m
+tr -d '\000' < /sys/firmware/devicetree/base/model 2>/dev/null; echo; echo $m
+nvpmodel -q 2>/dev/null; echo $m
+timeout 3 tegrastats --interval 500 2>/dev/null | head -n1; echo $m
+df -Pk / | tail -n1; echo $m
+grep -E '^MemAvailable' /proc/meminfo
+"""
+
+
+@dataclass(frozen=True)
+class BoardStatus:
+    name: str
+    address: str
+    reachable: bool
+    error: str = ""
+    uptime_s: float | None = None
+    model: str | None = None
+    l4t: str | None = None
+    power_mode: str | None = None
+    gpu_load_pct: float | None = None
+    gpu_temp_c: float | None = None
+    disk_free_gb: float | None = None
+    mem_free_mb: float | None = None
+    last_verify: str | None = None
+
+
+def parse_probe(text: str) -> dict[str, Any]:
+    parts = [p.strip() for p in text.split("@@tx2setup@@")]
+    parts += [""] * (7 - len(parts))
+    uptime, release, model, nvp, tegra, df, mem = parts[:7]
+    out: dict[str, Any] = {}
+    if uptime:
+        out["uptime_s"] = float(uptime.split()[0])
+    m = re.match(r"# R(\d+) \(release\), REVISION: ([\d.]+)", release)
+    if m:
+        out["l4t"] = f"{m.group(1)}.{m.group(2)}"
+    if model:
+        out["model"] = model
+    nvp_lines = [ln.strip() for ln in nvp.splitlines() if ln.strip()]
+    if nvp_lines and nvp_lines[0].startswith("NV Power Mode:"):
+        out["power_mode"] = f"{nvp_lines[-1]} {nvp_lines[0].split(':', 1)[1].strip()}"
+    out.update(parse_tegrastats(tegra))
+    df_fields = df.split()
+    if len(df_fields) >= 4 and df_fields[3].isdigit():
+        out["disk_free_gb"] = int(df_fields[3]) / 1024 / 1024
+    m = re.search(r"MemAvailable:\s+(\d+)", mem)
+    if m:
+        out["mem_free_mb"] = int(m.group(1)) / 1024
+    return out
+
+
+def parse_tegrastats(line: str) -> dict[str, float]:
+    """GPU load and temperature from one tegrastats line (JetPack 4 to 6 spellings)."""
+    out: dict[str, float] = {}
+    m = re.search(r"GR3D_FREQ (\d+)%", line)
+    if m:
+        out["gpu_load_pct"] = float(m.group(1))
+    m = re.search(r"\b(?:GPU|gpu)@(-?[\d.]+)C", line)
+    if m:
+        out["gpu_temp_c"] = float(m.group(1))
+    return out
+
+
+def probe_board(target: SshTarget, timeout: float) -> BoardStatus:
+    import paramiko
+
+    client = paramiko.SSHClient()
+    if target.known_hosts:
+        client.load_host_keys(target.known_hosts)
+    else:
+        client.load_system_host_keys()
+    client.set_missing_host_key_policy(paramiko.RejectPolicy() if target.strict else paramiko.AutoAddPolicy())
+    deadline = time.monotonic() + timeout
+    try:
+        client.connect(
+            target.host,
+            port=target.port,
+            username=target.user,
+            key_filename=target.key_file,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            allow_agent=target.key_file is None,
+            look_for_keys=target.key_file is None,
+        )
+        _, stdout, _ = client.exec_command("sh -s", timeout=max(1.0, deadline - time.monotonic()))
+        stdout.channel.sendall(PROBE.encode())
+        stdout.channel.shutdown_write()
+        text = stdout.read().decode(errors="replace")
+        return BoardStatus(target.name, target.host, True, **parse_probe(text))
+    except (OSError, paramiko.SSHException) as exc:
+        reason = str(exc) or type(exc).__name__
+        return BoardStatus(target.name, target.host, False, error=reason.splitlines()[0][:120])
+    finally:
+        client.close()
+
+
+def fleet_status(
+    inventory: str,
+    limit: str | None = None,
+    timeout: float = 5.0,
+    db: str | None = None,
+    on_result: Callable[[BoardStatus], None] | None = None,
+) -> list[BoardStatus]:
+    inv = fleet.load(inventory, limit=limit)
+    targets = [SshTarget.from_board(b) for b in inv.boards]
+    last: dict[str, str] = {}
+    try:
+        with History(db) as history:
+            for t in targets:
+                r = history.last_result(t.name)
+                if r is not None:
+                    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.finished_at))
+                    last[t.name] = f"{r.verdict} {r.e2e_fps or 0:.1f} FPS ({when})"
+    except Tx2SetupError:  # an unreadable history must not hide the fleet's state
+        last = {}
+    results: list[BoardStatus] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(targets)))) as pool:
+        futures = {pool.submit(probe_board, t, timeout): t for t in targets}
+        for fut in as_completed(futures):
+            st = fut.result()
+            st = BoardStatus(**{**st.__dict__, "last_verify": last.get(st.name)})
+            results.append(st)
+            if on_result:
+                on_result(st)
+    return sorted(results, key=lambda s: s.name)

@@ -1,0 +1,277 @@
+"""`verify`: testinfra checks + the on-board acceptance benchmark, one verdict per board.
+
+Per board, in parallel: (1) the testinfra suite in tx2setup/checks over real SSH,
+(2) the benchmark (`python3 -m tx2setup.bench`, installed by the acceptance role) whose
+JSON result comes back to the host, (3) a verdict. Each finished board is stored in the
+history DB at once and atomically; a board that did not finish is never stored as PASS.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tx2setup import __version__, fleet, plan
+from tx2setup.connection import SshTarget, write_ssh_config
+from tx2setup.results import BoardResult, CheckResult, History
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+# Where the acceptance role installs the benchmark (roles/acceptance/defaults/main.yml).
+DEFAULT_BENCH_DIR = "/opt/tx2setup"
+CHECK_SETTINGS = ("verify_min_disk_free_gb", "verify_min_swap_mb", "jetson_base_clocks_on_boot")
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    inventory: str
+    limit: str | None = None
+    model: str = "z2color"
+    backend: str = "auto"
+    duration: float = 5.0
+    target_fps: float | None = None  # overrides every board's target
+    db: str | None = None
+    forks: int = 16
+    ssh_timeout: float = 600.0
+
+
+@dataclass
+class VerifyOutcome:
+    run_id: int
+    results: list[BoardResult] = field(default_factory=list)
+
+    @property
+    def all_passed(self) -> bool:
+        return bool(self.results) and all(r.verdict == "PASS" for r in self.results)
+
+
+ProgressFn = Callable[[str, str], None]  # (board, what is happening)
+
+
+def _ssh(cfg: Path, name: str, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    # the remote command is a single string built with shlex.quote; ssh passes it to the
+    # board's shell, as Ansible's raw/command would
+    return subprocess.run(
+        ["ssh", "-F", str(cfg), name, command], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def run_checks(cfg: Path, name: str, plan_file: Path, workdir: Path, timeout: float) -> list[CheckResult]:
+    """The testinfra suite against one board; results parsed from its JUnit XML."""
+    junit = workdir / f"{name}.checks.xml"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "--rootdir",
+        str(CHECKS_DIR),
+        f"--hosts=ssh://{name}",
+        f"--ssh-config={cfg}",
+        f"--tx2setup-plan={plan_file}",
+        f"--junitxml={junit}",
+        str(CHECKS_DIR),
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return [CheckResult("testinfra", "error", f"checks did not finish within {timeout:.0f} s")]
+    if not junit.exists():
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
+        return [CheckResult("testinfra", "error", f"pytest exited {proc.returncode}: {tail[0]}")]
+    return parse_junit(junit.read_text())
+
+
+def parse_junit(text: str) -> list[CheckResult]:
+    root = ET.fromstring(text)  # noqa: S314 - pytest's own JUnit file, written by us a moment ago
+    out = []
+    for case in root.iter("testcase"):
+        name = case.get("name", "?").split("[")[0] + _param(case.get("name", ""))
+        outcome, message = "passed", ""
+        for tag, kind in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+            node = case.find(tag)
+            if node is not None:
+                outcome = kind
+                message = (
+                    (node.get("message") or node.text or "").strip().splitlines()[0][:300]
+                    if (node.get("message") or node.text)
+                    else ""
+                )
+                break
+        out.append(CheckResult(name, outcome, message))
+    return out
+
+
+def _param(test_id: str) -> str:
+    """'test_x[ssh://b1-appsink]' -> '[appsink]': keep the parameter, drop the host."""
+    if "[" not in test_id:
+        return ""
+    inner = test_id[test_id.index("[") + 1 : -1]
+    parts = inner.split("-", 1)
+    return f"[{parts[1]}]" if len(parts) == 2 and "://" in parts[0] else ""
+
+
+def bench_command(opts: VerifyOptions, target: float, remote_json: str, bench_dir: str) -> str:
+    argv = [
+        "python3",
+        "-m",
+        "tx2setup.bench",
+        "--model",
+        opts.model,
+        "--backend",
+        opts.backend,
+        "--duration",
+        f"{opts.duration:g}",
+        "--target-fps",
+        f"{target:g}",
+        "--json",
+        remote_json,
+        "--quiet",
+    ]
+    results_dir = shlex.quote(remote_json.rsplit("/", 1)[0])
+    return f"mkdir -p {results_dir} && cd {shlex.quote(bench_dir)} && " + " ".join(shlex.quote(a) for a in argv)
+
+
+def run_bench(
+    cfg: Path, name: str, command: str, remote_json: str, timeout: float
+) -> tuple[dict[str, Any] | None, str]:
+    """Run the benchmark on the board; return its JSON result (or None and why)."""
+    try:
+        proc = _ssh(cfg, name, command, timeout)
+    except subprocess.TimeoutExpired:
+        return None, f"benchmark did not finish within {timeout:.0f} s"
+    if proc.returncode == 255:
+        return None, f"unreachable: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'ssh failed'}"
+    fetched = _ssh(cfg, name, f"cat {shlex.quote(remote_json)} && rm -f {shlex.quote(remote_json)}", 60)
+    if fetched.returncode != 0:
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return None, f"benchmark failed (exit {proc.returncode}): {last[0]}"
+    try:
+        data: dict[str, Any] = json.loads(fetched.stdout)
+    except json.JSONDecodeError as exc:
+        return None, f"benchmark wrote no valid JSON ({exc})"
+    return data, ""
+
+
+def decide(
+    p: plan.BoardPlan, target: float, checks: list[CheckResult], bench: dict[str, Any] | None, bench_error: str
+) -> tuple[str, float | None, float | None, float | None, float | None, str]:
+    """(verdict, inference_fps, e2e_fps, p99_ms, margin_pct, reason) for one board."""
+    failed = [c for c in checks if c.outcome in ("failed", "error")]
+    if bench is None:
+        return "ERROR", None, None, None, None, bench_error
+    verdict = bench.get("verdict") or {}
+    chosen = verdict.get("backend")
+    result = next((r for r in bench.get("results", []) if r.get("backend") == chosen), None)
+    if result is None and bench.get("results"):
+        result = bench["results"][0]
+    inf = e2e = p99 = None
+    if result is not None:
+        inf = (result.get("inference") or {}).get("fps")
+        e2e_stats = result.get("end_to_end") or {}
+        e2e = e2e_stats.get("fps")
+        p99 = e2e_stats.get("p99_ms")
+    fps = verdict.get("fps", e2e)
+    reasons = []
+    if fps is None:
+        return "ERROR", inf, e2e, p99, None, "benchmark result has no end-to-end FPS"
+    margin = (float(fps) - target) / target * 100.0
+    if fps < target:
+        reasons.append(f"end-to-end {fps:.1f} FPS is below the target {target:g}")
+    incorrect = [r.get("backend", "?") for r in bench.get("results", []) if r.get("correct") is False]
+    if incorrect:
+        reasons.append(f"incorrect output: {', '.join(incorrect)}")
+    if failed:
+        reasons.append(f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed[:5])}")
+    return ("FAIL" if reasons else "PASS"), inf, e2e, p99, margin, "; ".join(reasons)
+
+
+def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOutcome:
+    """Run checks and the benchmark on every board; store and return the results."""
+    inv = fleet.load(opts.inventory, limit=opts.limit)
+    plans = plan.resolve(inv)
+    boards = {b.name: b for b in inv.boards}
+    targets = {b.name: SshTarget.from_board(b) for b in inv.boards}
+    note = progress or (lambda board, what: None)
+    with History(opts.db) as history, tempfile.TemporaryDirectory(prefix="tx2v-") as tmp:
+        workdir = Path(tmp)
+        cfg = write_ssh_config(list(targets.values()), workdir)
+        plan_file = workdir / "plans.json"
+        plan_file.write_text(
+            json.dumps(
+                {
+                    p.name: {
+                        **p.to_dict(),
+                        "settings": {
+                            k: boards[p.name].hostvars[k] for k in CHECK_SETTINGS if k in boards[p.name].hostvars
+                        },
+                    }
+                    for p in plans
+                }
+            )
+        )
+        run_id = history.start_run(str(inv.path), __version__, {k: v for k, v in opts.__dict__.items() if k != "db"})
+        outcome = VerifyOutcome(run_id)
+
+        def one(p: plan.BoardPlan) -> BoardResult:
+            target = opts.target_fps or p.target_fps
+            note(p.name, "checks")
+            checks = run_checks(cfg, p.name, plan_file, workdir, opts.ssh_timeout)
+            unreachable = [c for c in checks if c.outcome == "error" and "unreachable" in c.message.lower()]
+            bench: dict[str, Any] | None = None
+            bench_error = "skipped: board unreachable" if unreachable else ""
+            if not unreachable:
+                note(p.name, "benchmark")
+                bench_dir = str(boards[p.name].hostvars.get("acceptance_dir", DEFAULT_BENCH_DIR))
+                remote_json = f"{bench_dir}/results/verify-{run_id}.json"
+                bench, bench_error = run_bench(
+                    cfg, p.name, bench_command(opts, target, remote_json, bench_dir), remote_json, opts.ssh_timeout
+                )
+            verdict, inf, e2e, p99, margin, reason = decide(p, target, checks, bench, bench_error)
+            conditions = dict((bench or {}).get("conditions") or {})
+            result = BoardResult(
+                board=p.name,
+                module=p.module,
+                l4t=p.l4t,
+                power_mode=f"{p.power_mode_id} {p.power_mode_name}",
+                checks=tuple(checks),
+                inference_fps=inf,
+                e2e_fps=e2e,
+                p99_ms=p99,
+                target_fps=target,
+                verdict=verdict,
+                margin_pct=margin,
+                reason=reason,
+                conditions=conditions,
+                bench=bench,
+                finished_at=time.time(),
+                run_id=run_id,
+            )
+            history.record_board(run_id, result)  # atomically, only once the board finished
+            note(p.name, verdict)
+            return result
+
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(opts.forks, len(plans)))) as pool:
+                futures = [pool.submit(one, p) for p in plans]
+                for fut in as_completed(futures):
+                    outcome.results.append(fut.result())
+        except BaseException:
+            history.finish_run(run_id, "interrupted")
+            raise
+        history.finish_run(run_id, "complete")
+    outcome.results.sort(key=lambda r: r.board)
+    return outcome
