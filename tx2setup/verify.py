@@ -92,36 +92,33 @@ def run_checks(cfg: Path, name: str, plan_file: Path, workdir: Path, timeout: fl
     if not junit.exists():
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
         return [CheckResult("testinfra", "error", f"pytest exited {proc.returncode}: {tail[0]}")]
-    return parse_junit(junit.read_text())
+    return parse_junit(junit.read_text(), f"ssh://{name}")
 
 
-def parse_junit(text: str) -> list[CheckResult]:
+def parse_junit(text: str, host_id: str) -> list[CheckResult]:
+    """Check results from pytest's JUnit XML. `host_id` is testinfra's id for the host
+    (e.g. 'ssh://b1'); it is dropped from test names, other parameters are kept."""
     root = ET.fromstring(text)  # noqa: S314 - pytest's own JUnit file, written by us a moment ago
     out = []
     for case in root.iter("testcase"):
-        name = case.get("name", "?").split("[")[0] + _param(case.get("name", ""))
-        outcome, message = "passed", ""
-        for tag, kind in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
-            node = case.find(tag)
-            if node is not None:
-                outcome = kind
-                message = (
-                    (node.get("message") or node.text or "").strip().splitlines()[0][:300]
-                    if (node.get("message") or node.text)
-                    else ""
-                )
-                break
-        out.append(CheckResult(name, outcome, message))
+        out.append(CheckResult(_check_name(case.get("name", "?"), host_id), *_outcome(case)))
     return out
 
 
-def _param(test_id: str) -> str:
-    """'test_x[ssh://b1-appsink]' -> '[appsink]': keep the parameter, drop the host."""
-    if "[" not in test_id:
-        return ""
-    inner = test_id[test_id.index("[") + 1 : -1]
-    parts = inner.split("-", 1)
-    return f"[{parts[1]}]" if len(parts) == 2 and "://" in parts[0] else ""
+def _check_name(test_id: str, host_id: str) -> str:
+    """'test_x[ssh://b1-appsink]' -> 'test_x[appsink]'; 'test_y[ssh://b1]' -> 'test_y'."""
+    base, _, params = test_id.partition("[")
+    params = params.removesuffix("]").removeprefix(host_id).removeprefix("-")
+    return f"{base}[{params}]" if params else base
+
+
+def _outcome(case: ET.Element) -> tuple[str, str]:
+    for tag, kind in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+        node = case.find(tag)
+        if node is not None:
+            text = (node.get("message") or node.text or "").strip()
+            return kind, text.splitlines()[0][:300] if text else ""
+    return "passed", ""
 
 
 def bench_command(opts: VerifyOptions, target: float, remote_json: str, bench_dir: str) -> str:

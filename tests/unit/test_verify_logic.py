@@ -1,0 +1,136 @@
+"""verify's pieces that need no board: the checks harness (run for real against this
+host through testinfra's local backend), JUnit parsing, the verdict, status parsing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tx2setup import fleet, plan, verify
+from tx2setup.connection import SshTarget
+from tx2setup.status import PROBE, parse_probe, parse_tegrastats, probe_board
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tx2_plan() -> plan.BoardPlan:
+    inv = fleet.load(REPO / "inventory/sample/lab.ini", limit="car-tx2-01")
+    return plan.resolve(inv)[0]
+
+
+def test_checks_run_against_this_host_and_fail_for_the_right_reasons(tmp_path: Path) -> None:
+    p = tx2_plan()
+    plan_file = tmp_path / "plans.json"
+    plan_file.write_text(json.dumps({"local": {**p.to_dict(), "settings": {"verify_min_disk_free_gb": 0.001}}}))
+    junit = tmp_path / "local.xml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            str(verify.CHECKS_DIR),
+            "--hosts=local://",
+            f"--tx2setup-plan={plan_file}",
+            f"--junitxml={junit}",
+            str(verify.CHECKS_DIR),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    results = {c.name: c for c in verify.parse_junit(junit.read_text(), "local")}
+    assert results["test_l4t_matches_plan"].outcome == "failed"
+    assert "/etc/nv_tegra_release is missing" in results["test_l4t_matches_plan"].message
+    assert results["test_disk_free"].outcome == "passed"  # this host does have 1 MB free
+    assert results["test_swap"].outcome == "passed"  # 0 MB required by default
+    assert "test_gstreamer_element_present[appsink]" in results
+
+
+def bench_doc(e2e: float, inf: float, correct: bool = True) -> dict[str, object]:
+    return {
+        "schema_version": 1,
+        "verdict": {"backend": "torch-fp32", "fps": e2e},
+        "results": [
+            {
+                "backend": "torch-fp32",
+                "correct": correct,
+                "inference": {"fps": inf},
+                "end_to_end": {"fps": e2e, "p99_ms": 70.0},
+            }
+        ],
+    }
+
+
+def test_verdicts() -> None:
+    p = tx2_plan()
+    ok = [verify.CheckResult("test_a", "passed")]
+    v, inf, e2e, p99, margin, reason = verify.decide(p, 15.0, ok, bench_doc(18.0, 40.0), "")
+    assert (v, inf, e2e, p99, reason) == ("PASS", 40.0, 18.0, 70.0, "")
+    assert margin == pytest.approx(20.0)
+    v, *_, margin, reason = verify.decide(p, 20.0, ok, bench_doc(18.0, 40.0), "")
+    assert v == "FAIL" and margin == pytest.approx(-10.0) and "below the target 20" in reason
+    bad = [*ok, verify.CheckResult("test_torch", "failed", "x")]
+    v, *_, reason = verify.decide(p, 15.0, bad, bench_doc(30.0, 40.0), "")
+    assert v == "FAIL" and "test_torch" in reason
+    v, *_, reason = verify.decide(p, 15.0, ok, bench_doc(30.0, 40.0, correct=False), "")
+    assert v == "FAIL" and "incorrect output" in reason
+    v, *_, reason = verify.decide(p, 15.0, ok, None, "unreachable: timed out")
+    assert v == "ERROR" and reason == "unreachable: timed out"
+
+
+def test_probe_parses_this_hosts_output() -> None:
+    out = subprocess.run(["sh", "-s"], input=PROBE, capture_output=True, text=True, check=True).stdout
+    data = parse_probe(out)
+    assert data["uptime_s"] > 0 and data["disk_free_gb"] > 0 and data["mem_free_mb"] > 0
+    assert "l4t" not in data and "power_mode" not in data  # not a Jetson
+
+
+def test_tegrastats_lines_of_jetpack_4_and_6() -> None:
+    jp4 = (
+        "RAM 2012/7851MB (lfb 2x4MB) SWAP 0/3925MB (cached 0MB) CPU [12%@2035,off,off,10%@2035,9%@2034,8%@2035] "
+        "EMC_FREQ 3%@1866 GR3D_FREQ 45%@1300 APE 150 PLL@39C MCPU@39C PMIC@100C Tboard@35C GPU@38.5C BCPU@39C"
+    )
+    assert parse_tegrastats(jp4) == {"gpu_load_pct": 45.0, "gpu_temp_c": 38.5}
+    jp6 = "RAM 3012/62841MB CPU [1%@729,0%@729] GR3D_FREQ 0% cpu@45.25C gpu@43.5C VDD_GPU_SOC 3976mW/3976mW"
+    assert parse_tegrastats(jp6) == {"gpu_load_pct": 0.0, "gpu_temp_c": 43.5}
+
+
+def test_unreachable_board_returns_within_its_timeout(tmp_path: Path) -> None:
+    target = SshTarget("gone", "127.0.0.1", 9, "root", None, str(tmp_path / "kh"), True, False)
+    (tmp_path / "kh").write_text("")
+    t0 = time.monotonic()
+    st = probe_board(target, timeout=2.0)
+    assert not st.reachable and st.error
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_ssh_target_follows_ansible_connection_vars(tmp_path: Path) -> None:
+    (tmp_path / "lab.ini").write_text(
+        "[b]\nb1 ansible_host=127.0.1.11 jetson_module=tx2 jetpack=4.6.4 ansible_user=root ansible_port=2222"
+        " ansible_ssh_private_key_file=/k/id"
+        " ansible_ssh_common_args='-o UserKnownHostsFile=/k/known -o StrictHostKeyChecking=yes'\n"
+    )
+    (board,) = fleet.load(tmp_path / "lab.ini").boards
+    t = SshTarget.from_board(board)
+    assert (t.host, t.port, t.user, t.key_file, t.known_hosts, t.strict) == (
+        "127.0.1.11",
+        2222,
+        "root",
+        "/k/id",
+        "/k/known",
+        True,
+    )
+    cfg = t.ssh_config(tmp_path)
+    assert "UserKnownHostsFile /k/known" in cfg and "StrictHostKeyChecking yes" in cfg and "IdentityFile /k/id" in cfg
