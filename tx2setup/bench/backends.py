@@ -1,0 +1,323 @@
+"""Backends: how one batch goes through the model. Each is feature-detected.
+
+Life cycle: ``check(spec)`` raises BackendUnavailable with a reason; ``prepare(spec)``
+builds (exports, compiles, captures); ``inputs`` are the static input buffers the
+caller fills in place; ``run()`` computes on them and returns the output (a torch tensor
+on the backend's device). Graph backends replay a CUDA graph captured over ``inputs``.
+"""
+
+import os
+
+import torch
+
+from .errors import BackendUnavailable
+from .spec import export_onnx, first_output
+
+# Relative error (||out - ref|| / ||ref|| against the fp32 model in float64) allowed per precision.
+TOLERANCES = {"fp32": 1e-3, "fp16": 2e-2, "int8": 1e-1}
+
+
+def cache_dir():
+    # type: () -> str
+    """Engines and exported ONNX live outside the repo: $TX2SETUP_CACHE or ~/.cache/tx2setup, /bench."""
+    root = os.environ.get("TX2SETUP_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tx2setup")
+    path = os.path.join(root, "bench")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def torch_major():
+    # type: () -> int
+    return int(torch.__version__.split(".")[0])
+
+
+def cuda_reason():
+    # type: () -> object
+    """None when CUDA can be used, else why not."""
+    if not torch.cuda.is_available():
+        if torch.version.cuda is None:
+            return "torch %s is a CPU-only build" % torch.__version__
+        return "no CUDA device visible to torch"
+    return None
+
+
+class Backend(object):
+    name = ""
+    precision = "fp32"
+    device = "cpu"
+    uses_graph = False
+    description = ""
+    failed = None  # type: object  # why prepare() failed, for the report
+    foreign_stream = False  # runs on its own CUDA stream: inputs must be complete before run()
+
+    def __init__(self):
+        # type: () -> None
+        self.inputs = []  # type: list
+        self.spec = None
+
+    def check(self, spec):
+        # type: (object) -> None
+        """Raise BackendUnavailable(reason) if this backend cannot run ``spec`` here."""
+
+    def prepare(self, spec):
+        # type: (object) -> None
+        raise NotImplementedError
+
+    def run(self):
+        # type: () -> torch.Tensor
+        raise NotImplementedError
+
+    @property
+    def is_cuda(self):
+        # type: () -> bool
+        return self.device == "cuda"
+
+    def info(self):
+        # type: () -> dict
+        return {"backend": self.name, "precision": self.precision, "device": self.device, "graph": self.uses_graph}
+
+
+class TorchBackend(Backend):
+    """torch eager, optionally fp16 / channels_last / torch.compile / a CUDA graph."""
+
+    def __init__(
+        self, name, device="cuda", precision="fp32", channels_last=False, graph=False, compile_mode=None, description=""
+    ):
+        # type: (str, str, str, bool, bool, object, str) -> None
+        super(TorchBackend, self).__init__()
+        self.name = name
+        self.device = device
+        self.precision = precision
+        self.channels_last = channels_last
+        self.uses_graph = graph
+        self.compile_mode = compile_mode
+        self.description = description
+        self._fn = None
+        self._graph = None
+        self._static_out = None
+
+    @property
+    def dtype(self):
+        # type: () -> torch.dtype
+        return torch.float16 if self.precision == "fp16" else torch.float32
+
+    def check(self, spec):
+        # type: (object) -> None
+        if spec.module is None:
+            raise BackendUnavailable("the model is ONNX; torch backends need z2color or TorchScript")
+        if self.device == "cuda":
+            reason = cuda_reason()
+            if reason:
+                raise BackendUnavailable(reason)
+        if self.compile_mode is not None:
+            if torch_major() < 2:
+                raise BackendUnavailable("torch.compile needs torch >= 2 (have %s)" % torch.__version__)
+            if spec.kind != "z2color":
+                raise BackendUnavailable("torch.compile is benchmarked on z2color only")
+
+    def prepare(self, spec):
+        # type: (object) -> None
+        import copy
+
+        self.spec = spec
+        module = copy.deepcopy(spec.module).to(self.device, self.dtype).eval()
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        self.inputs = [
+            torch.zeros(s, device=self.device, dtype=self.dtype).contiguous(
+                memory_format=fmt if len(s) == 4 else torch.contiguous_format
+            )
+            for s in spec.input_shapes
+        ]
+        fn = module
+        if self.compile_mode is not None:
+            fn = torch.compile(module, mode=self.compile_mode, fullgraph=True)
+        self.module = module
+        self._fn = fn
+        with torch.no_grad():
+            if self.uses_graph:
+                self._capture()
+            else:
+                self.run()
+        if self.is_cuda:
+            torch.cuda.synchronize()
+
+    def _capture(self):
+        # type: () -> None
+        # Warm up on a side stream (cuDNN autotuning, compile) before capturing, as documented.
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                first_output(self._fn(*self.inputs))
+        torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.synchronize()
+        self._graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self._graph):
+            self._static_out = first_output(self._fn(*self.inputs))
+        torch.cuda.synchronize()
+
+    def forward(self, *inputs):
+        # type: (*torch.Tensor) -> torch.Tensor
+        with torch.no_grad():
+            return first_output(self._fn(*inputs))
+
+    def run(self):
+        # type: () -> torch.Tensor
+        if self._graph is not None:
+            self._graph.replay()
+            return self._static_out
+        with torch.no_grad():
+            return first_output(self._fn(*self.inputs))
+
+
+ORT_PROVIDERS = {
+    "ort-trt": "TensorrtExecutionProvider",
+    "ort-cuda": "CUDAExecutionProvider",
+    "ort-cpu": "CPUExecutionProvider",
+}
+
+
+class OnnxRuntimeBackend(Backend):
+    """onnxruntime with one execution provider; CUDA/TensorRT EPs bind torch CUDA tensors (IO binding)."""
+
+    def __init__(self, name):
+        # type: (str) -> None
+        super(OnnxRuntimeBackend, self).__init__()
+        self.name = name
+        self.provider = ORT_PROVIDERS[name]
+        self.device = "cpu" if name == "ort-cpu" else "cuda"
+        self.foreign_stream = self.device == "cuda"
+        self.description = "onnxruntime, " + self.provider
+        self._session = None
+        self._binding = None
+        self._out = None
+
+    def check(self, spec):
+        # type: (object) -> None
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise BackendUnavailable("onnxruntime is not installed") from None
+        if self.provider not in ort.get_available_providers():
+            raise BackendUnavailable(
+                "%s not in this onnxruntime %s (%s)"
+                % (self.provider, ort.__version__, ", ".join(ort.get_available_providers()))
+            )
+        if self.device == "cuda":
+            reason = cuda_reason()
+            if reason:
+                raise BackendUnavailable(reason)
+        if spec.module is None and spec.onnx_path is None:
+            raise BackendUnavailable("no ONNX model")
+
+    def prepare(self, spec):
+        # type: (object) -> None
+        import onnxruntime as ort
+
+        self.spec = spec
+        path = spec.onnx_path if spec.kind == "onnx" else onnx_for(spec)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.inputs = [torch.zeros(s, device=self.device) for s in spec.input_shapes]
+        if self.device == "cpu":
+            self._session = ort.InferenceSession(path, opts, providers=[self.provider])
+            self.run()
+            return
+        stream = str(torch.cuda.current_stream().cuda_stream)
+        options = {"device_id": str(torch.cuda.current_device()), "user_compute_stream": stream}
+        if self.provider == "TensorrtExecutionProvider":
+            options = {
+                "device_id": options["device_id"],
+                "trt_engine_cache_enable": "True",
+                "trt_engine_cache_path": cache_dir(),
+            }
+        self._session = ort.InferenceSession(path, opts, providers=[(self.provider, options)])
+        out_meta = self._session.get_outputs()[0]
+        out_shape = [spec.batch if not isinstance(d, int) else d for d in out_meta.shape]
+        self._out = torch.empty(out_shape, device="cuda", dtype=torch.float32)
+        binding = self._session.io_binding()
+        for name, tensor in zip(spec.input_names, self.inputs):
+            binding.bind_input(
+                name, "cuda", torch.cuda.current_device(), _np_float32(), tuple(tensor.shape), tensor.data_ptr()
+            )
+        binding.bind_output(
+            out_meta.name,
+            "cuda",
+            torch.cuda.current_device(),
+            _np_float32(),
+            tuple(self._out.shape),
+            self._out.data_ptr(),
+        )
+        self._binding = binding
+        self.run()
+
+    def run(self):
+        # type: () -> torch.Tensor
+        if self._binding is not None:
+            self._session.run_with_iobinding(self._binding)
+            return self._out
+        feeds = dict((n, t.numpy()) for n, t in zip(self.spec.input_names, self.inputs))
+        return torch.from_numpy(self._session.run(None, feeds)[0])
+
+
+def _np_float32():
+    # type: () -> object
+    import numpy as np
+
+    return np.float32
+
+
+def onnx_for(spec):
+    # type: (object) -> str
+    """The model exported to ONNX once per weights hash and batch, in the cache."""
+    path = os.path.join(cache_dir(), "%s-%s-b%d.onnx" % (spec.name, spec.weights_hash[:16], spec.batch))
+    if not os.path.isfile(path):
+        export_onnx(spec, path)
+    return path
+
+
+def all_backends(compile_mode="max-autotune-no-cudagraphs"):
+    # type: (str) -> list
+    """Every backend this tool knows, in report order (available or not)."""
+    from .trt import TensorRTBackend
+
+    return [
+        TorchBackend("cpu-fp32", device="cpu", description="torch eager on the CPU"),
+        TorchBackend("cuda-fp32", description="torch eager, fp32 (TF32 off)"),
+        TorchBackend("cuda-fp16", precision="fp16", description="torch eager, fp16"),
+        TorchBackend(
+            "cuda-fp16-cl", precision="fp16", channels_last=True, description="torch eager, fp16, channels_last"
+        ),
+        TorchBackend("cuda-fp32-graph", graph=True, description="fp32 eager captured in a CUDA graph"),
+        TorchBackend(
+            "cuda-fp16-graph", precision="fp16", graph=True, description="fp16 eager captured in a CUDA graph"
+        ),
+        TorchBackend(
+            "compile-fp16-graph",
+            precision="fp16",
+            graph=True,
+            compile_mode=compile_mode,
+            description="torch.compile(mode=%s) + a manual CUDA graph, fp16" % compile_mode,
+        ),
+        OnnxRuntimeBackend("ort-trt"),
+        OnnxRuntimeBackend("ort-cuda"),
+        OnnxRuntimeBackend("ort-cpu"),
+        TensorRTBackend("fp32"),
+        TensorRTBackend("fp16"),
+        TensorRTBackend("int8"),
+    ]
+
+
+def detect(backends, spec):
+    # type: (list, object) -> list
+    """[(backend, None or reason)] for each backend."""
+    found = []
+    for b in backends:
+        try:
+            b.check(spec)
+            found.append((b, None))
+        except BackendUnavailable as exc:
+            found.append((b, str(exc)))
+    return found

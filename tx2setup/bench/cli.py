@@ -1,0 +1,293 @@
+"""Command line: ``python3 -m tx2setup.bench`` on a board, ``tx2setup bench`` on the host.
+
+Exit codes: 0 all backends correct and the target met (or no target), 1 a backend was
+incorrect or the target was missed, 2 bad usage.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+from . import SCHEMA_VERSION, __version__
+from .backends import all_backends, detect
+from .correctness import check_backend, check_pipeline
+from .errors import BackendUnavailable, BenchError, BenchUsageError
+from .report import document, render, verdict, write_json
+from .stats import RunPolicy, run_timed, summarize
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # type: (str) -> None
+        raise BenchUsageError(message)
+
+
+def build_parser():
+    # type: () -> argparse.ArgumentParser
+    p = _Parser(
+        prog="tx2setup bench",
+        description="Z2Color acceptance benchmark: inference-only and end-to-end (camera to steering), "
+        "every backend this machine has, checked against the fp32 model.",
+    )
+    p.add_argument("--model", default="z2color", help="z2color, or a TorchScript (.pt/.ts) or ONNX (.onnx) file")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD..", help="inputs of your model")
+    p.add_argument("--weights", help="a Z2Color state dict (default: seeded deterministic weights)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the deterministic weights and synthetic frames")
+    p.add_argument("--backends", default="all", help="comma-separated backend names, or 'all' available")
+    p.add_argument("--list-backends", action="store_true", help="show each backend as available or why not")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument(
+        "--source",
+        default="synthetic",
+        help="synthetic[:FPS] (ZED stereo, 0 = as fast as possible), video:PATH, gst:PIPELINE, v4l2[:/dev/videoN]",
+    )
+    p.add_argument("--pipeline", choices=("optimized", "naive", "both"), default="optimized")
+    p.add_argument("--warmup", type=float, default=0.5, metavar="S", help="warm-up seconds (default 0.5)")
+    p.add_argument("--min-iters", type=int, default=100, help="minimum timed iterations (default 100)")
+    p.add_argument("--min-duration", type=float, default=3.0, metavar="S", help="minimum timed seconds (default 3)")
+    p.add_argument("--target-fps", type=float, help="PASS/FAIL on the best correct end-to-end FPS")
+    p.add_argument("--tolerance", type=float, help="override the relative-error tolerance of every backend")
+    p.add_argument(
+        "--compile-mode", default="max-autotune-no-cudagraphs", help="torch.compile mode of compile-fp16-graph"
+    )
+    p.add_argument("--json", metavar="F", help="write the versioned result (docs/bench.md)")
+    p.add_argument("--profile", metavar="F", help="write a chrome/perfetto trace (torch.profiler)")
+    p.add_argument("--no-telemetry", action="store_true", help="do not sample tegrastats/nvidia-smi//proc")
+    p.add_argument("--plain", action="store_true", help="plain-text table even if rich is installed")
+    p.add_argument("--quiet", action="store_true", help="no table (use with --json)")
+    p.add_argument(
+        "--version", action="version", version="tx2setup.bench %s (schema %d)" % (__version__, SCHEMA_VERSION)
+    )
+    return p
+
+
+def _print_backends(found, out):
+    # type: (list, object) -> None
+    width = max(len(b.name) for b, _ in found)
+    for b, reason in found:
+        state = "available" if reason is None else "unavailable: " + reason
+        out.write("%s  %-5s %s  (%s)\n" % (b.name.ljust(width), b.precision, state, b.description))
+
+
+def _time_inference(backend, policy):
+    # type: (object, RunPolicy) -> dict
+    """Inference only on the static inputs: CUDA events around each synchronised run on a GPU."""
+    if backend.is_cuda:
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+
+        def step():
+            # type: () -> float
+            start.record()
+            backend.run()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+
+    else:
+
+        def step():
+            # type: () -> object
+            backend.run()
+            return None
+
+    with torch.no_grad():
+        lat, wall, warm = run_timed(step, policy)
+    s = summarize(lat, wall)
+    s["warmup_iters"] = warm
+    s["timing"] = "cuda events" if backend.is_cuda else "host clock"
+    return s
+
+
+def main(argv=None):
+    # type: (object) -> int
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BenchError as exc:
+        sys.stderr.write("tx2setup bench: %s\n" % exc)
+        return exc.exit_code
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0)
+
+
+def _main(argv):
+    # type: (list) -> int
+    from .sources import parse_source
+    from .spec import load_spec
+
+    args = build_parser().parse_args(argv)
+    policy = RunPolicy(args.warmup, args.min_iters, args.min_duration)
+    if args.target_fps is not None and args.target_fps <= 0:
+        raise BenchUsageError("--target-fps must be > 0")
+    for path in (args.json, args.profile):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise BenchUsageError("%s: its directory does not exist" % path)
+    spec = load_spec(args.model, args.batch, args.seed, args.weights, args.input_shape)
+    # fp32 means fp32: no TF32 in cuDNN convolutions or matmuls.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+
+    known = all_backends(args.compile_mode)
+    if args.backends != "all":
+        wanted = [n.strip() for n in args.backends.split(",") if n.strip()]
+        names = [b.name for b in known]
+        bad = [n for n in wanted if n not in names]
+        if bad:
+            raise BenchUsageError("--backends: unknown %s (known: %s)" % (", ".join(bad), ", ".join(names)))
+        known = [b for b in known if b.name in wanted]
+    found = detect(known, spec)
+    if args.list_backends:
+        _print_backends(found, sys.stdout)
+        return 0
+    run_e2e = spec.is_z2color and spec.batch == 1
+    if run_e2e:
+        parse_source(args.source, seed=args.seed)  # validate before the long work
+    pipelines = ["optimized", "naive"] if args.pipeline == "both" else [args.pipeline]
+
+    from .conditions import collect
+    from .telemetry import Telemetry
+
+    conditions = collect(
+        {
+            "model": spec.name,
+            "model_kind": spec.kind,
+            "weights_sha256": spec.weights_hash,
+            "batch": spec.batch,
+            "input_shapes": dict(zip(spec.input_names, [list(s) for s in spec.input_shapes])),
+            "source": parse_source(args.source, seed=args.seed).describe() if run_e2e else None,
+            "pipelines": pipelines if run_e2e else [],
+        }
+    )
+    telemetry = None if args.no_telemetry else Telemetry().start()
+    results, unavailable = [], []
+    seed = int.from_bytes(os.urandom(4), "little")  # fresh random inputs on every run
+    try:
+        for backend, reason in found:
+            if reason is not None:
+                unavailable.append({"backend": backend.name, "precision": backend.precision, "reason": reason})
+                continue
+            entry = _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
+            if entry is None:
+                unavailable.append({"backend": backend.name, "precision": backend.precision, "reason": backend.failed})
+            else:
+                results.append(entry)
+        if args.profile and results:
+            _profile(args, results, found, spec)
+    finally:
+        if telemetry is not None:
+            telemetry.stop()
+    if not results:
+        raise BenchError("no backend could run here: " + "; ".join("%(backend)s: %(reason)s" % u for u in unavailable))
+    v = verdict(results, args.target_fps)
+    doc = document(
+        conditions,
+        results,
+        unavailable,
+        v,
+        policy.as_dict(),
+        telemetry.summary() if telemetry else {"source": None},
+    )
+    if args.json:
+        write_json(doc, args.json)
+    if not args.quiet:
+        render(doc, sys.stdout, use_rich=not args.plain)
+    return 0 if v["all_correct"] and v["pass"] is not False else 1
+
+
+def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry):
+    # type: (object, object, object, RunPolicy, list, bool, int, object) -> object
+    from .pipeline import run_end_to_end
+    from .sources import parse_source
+
+    t0 = time.perf_counter()
+    if backend.name == "trt-int8" and spec.is_z2color:
+        # INT8 calibration on sample frames: the configured source's frames, preprocessed
+        backend.calib_inputs = _calibration_batches(spec, args)
+    try:
+        backend.prepare(spec)
+    except BackendUnavailable as exc:
+        backend.failed = "prepare failed: %s" % exc
+        return None
+    except Exception as exc:  # a backend that cannot build here is reported, not fatal
+        backend.failed = "prepare failed: %s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        return None
+    entry = backend.info()
+    entry["description"] = backend.description
+    entry["prepare_s"] = time.perf_counter() - t0
+    entry.update(check_backend(backend, spec, seed, tolerance=args.tolerance))
+    t1 = time.perf_counter()
+    entry["inference"] = _time_inference(backend, policy)
+    if telemetry is not None:
+        entry["inference"]["telemetry"] = telemetry.summary(t1, time.perf_counter())
+    entry["end_to_end"] = None
+    entry["end_to_end_pipelines"] = {}
+    if run_e2e:
+        for name in pipelines:
+            t2 = time.perf_counter()
+            src = parse_source(args.source, seed=args.seed)
+            e2e = run_end_to_end(backend, src, name, policy)
+            probe = e2e.pop("probe")
+            e2e["rel_error"] = check_pipeline(spec, probe)
+            if telemetry is not None:
+                e2e["telemetry"] = telemetry.summary(t2, time.perf_counter())
+            entry["end_to_end_pipelines"][name] = e2e
+            if e2e["rel_error"] is None or e2e["rel_error"] > entry["tolerance"]:
+                entry["correct"] = False
+                entry["pipeline_error"] = "%s pipeline output differs from the reference (rel err %s)" % (
+                    name,
+                    e2e["rel_error"],
+                )
+        entry["end_to_end"] = entry["end_to_end_pipelines"].get("optimized") or entry["end_to_end_pipelines"].get(
+            "naive"
+        )
+    backend.inputs = []
+    if backend.is_cuda:
+        torch.cuda.empty_cache()
+    return entry
+
+
+def _calibration_batches(spec, args, count=16):
+    # type: (object, object, int) -> list
+    import numpy as np
+
+    from . import model as z2
+    from .sources import parse_source
+
+    src = parse_source(args.source, seed=args.seed)
+    src.open()
+    try:
+        prev = np.array(src.capture())
+        batches = []
+        for _ in range(count):
+            cur = np.array(src.capture())
+            x = z2.preprocess(z2.stack_hwc(torch.from_numpy(prev), torch.from_numpy(cur)))
+            batches.append([x, z2.metadata(1)])
+            prev = cur
+        return batches
+    finally:
+        src.close()
+
+
+def _profile(args, results, found, spec):
+    # type: (object, list, list, object) -> None
+    from .backends import TorchBackend
+    from .profiling import write_profile
+    from .sources import parse_source
+
+    best = max(results, key=lambda r: (r.get("end_to_end") or r["inference"])["fps"])
+    backend = next(b for b, _ in found if b.name == best["backend"])
+    backend.prepare(spec)  # its buffers were released after its run
+    eager = None
+    if spec.module is not None:
+        eager = TorchBackend("profile-eager", device=backend.device if backend.device == "cuda" else "cpu")
+        eager.prepare(spec)
+    src = parse_source(args.source, seed=args.seed)
+    pipeline = "optimized" if args.pipeline in ("optimized", "both") else "naive"
+    if spec.is_z2color and spec.batch == 1:
+        write_profile(args.profile, backend, eager, src, pipeline)
+    else:
+        raise BenchUsageError("--profile traces the end-to-end pipeline: z2color at batch 1 only")

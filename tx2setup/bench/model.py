@@ -1,0 +1,108 @@
+"""Z2Color (Zipser 2017, PyTorch port of nets/z2_color.py), its preprocessing and postprocessing.
+
+Layout of the raw input (design.md section 6): 2 time frames x 2 ZED cameras x RGB =
+12 uint8 channels of 376x672. Channel order is [left t-1, left t, right t-1, right t],
+RGB inside each. The metadata are 6 planes of 13x26, each all 0 or all 1 (racing, caffe,
+follow, direct, play, furtive).
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FRAME_H, FRAME_W = 376, 672  # ZED VGA
+RAW_CHANNELS = 12
+NET_H, NET_W = 94, 168  # after two average pools (3, 2, 1)
+META_PLANES, META_H, META_W = 6, 13, 26
+OUTPUTS = 20  # 10 future steering values, then 10 future motor values
+META_NAMES = ("racing", "caffe", "follow", "direct", "play", "furtive")
+
+
+class Z2Color(nn.Module):
+    """The exact 2017 architecture; about 1.58 M parameters."""
+
+    def __init__(self):
+        super(Z2Color, self).__init__()
+        self.conv1 = nn.Conv2d(RAW_CHANNELS, 96, kernel_size=11, stride=3)
+        self.conv1_pool = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.conv2 = nn.Conv2d(96 + META_PLANES, 256, kernel_size=3, stride=2, groups=2)
+        self.conv2_pool = nn.MaxPool2d(kernel_size=3, stride=2)
+        self.ip1 = nn.Linear(2560, 512)
+        self.ip2 = nn.Linear(512, OUTPUTS)
+
+    def forward(self, x, meta):
+        # x: (B, 12, 94, 168) float in [-0.5, 0.5]; meta: (B, 6, 13, 26) of 0/1
+        x = self.conv1_pool(F.relu(self.conv1(x)))
+        x = torch.cat((x, meta), 1)
+        x = self.conv2_pool(F.relu(self.conv2(x)))
+        x = x.reshape(x.size(0), -1)
+        x = F.relu(self.ip1(x))
+        return self.ip2(x)
+
+
+def build_z2color(seed=0, weights=None):
+    # type: (int, object) -> Z2Color
+    """Deterministic seeded weights, or a state dict loaded from ``weights`` (a path)."""
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    model = Z2Color()
+    torch.random.set_rng_state(gen_state)
+    if weights is not None:
+        state = torch.load(str(weights), map_location="cpu")
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def param_count(model):
+    # type: (nn.Module) -> int
+    return sum(p.numel() for p in model.parameters())
+
+
+def preprocess(raw):
+    # type: (torch.Tensor) -> torch.Tensor
+    """uint8 (B, 12, 376, 672) -> float (B, 12, 94, 168): average-pool twice, scale to [-0.5, 0.5].
+
+    Runs in the dtype of the float conversion chosen by the caller's device: the pools
+    are done in float32 so that fp16 backends see the same pooled values as fp32.
+    """
+    x = raw.float()
+    x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1)
+    x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1)
+    return x * (1.0 / 255.0) - 0.5
+
+
+def stack_hwc(prev_pair, cur_pair):
+    # type: (torch.Tensor, torch.Tensor) -> torch.Tensor
+    """Two stereo pairs of HWC uint8 frames (2, H, W, 3) -> (1, 12, H, W) uint8 in the channel order above."""
+    # [L(t-1), L(t), R(t-1), R(t)], each HWC -> CHW
+    frames = torch.stack((prev_pair[0], cur_pair[0], prev_pair[1], cur_pair[1]), 0)  # (4, H, W, 3)
+    return frames.permute(0, 3, 1, 2).reshape(1, RAW_CHANNELS, frames.shape[1], frames.shape[2])
+
+
+def metadata(batch=1, mode="direct", device="cpu", dtype=torch.float32):
+    # type: (int, str, object, torch.dtype) -> torch.Tensor
+    """The 6 metadata planes with one behavioural mode set (all ones), the rest zero."""
+    meta = torch.zeros(batch, META_PLANES, META_H, META_W, device=device, dtype=dtype)
+    meta[:, META_NAMES.index(mode)] = 1.0
+    return meta
+
+
+def random_meta(batch, generator, device="cpu", dtype=torch.float32):
+    # type: (int, torch.Generator, object, torch.dtype) -> torch.Tensor
+    """Random all-0/all-1 planes, as the car's modes would give."""
+    bits = torch.randint(0, 2, (batch, META_PLANES, 1, 1), generator=generator).to(dtype)
+    return bits.expand(batch, META_PLANES, META_H, META_W).contiguous().to(device)
+
+
+def postprocess(out):
+    # type: (object) -> tuple
+    """Steer and motor commands (0..99, 49 = straight / stop, as the car's Arduino takes them).
+
+    The net predicts 10 future values of each; the car drove on the latest prediction step
+    (index 9 of steering, 19 of motor), offset by 0.5 and scaled to percent.
+    """
+    steer = min(99, max(0, round((float(out[0][9]) + 0.5) * 100.0)))
+    motor = min(99, max(0, round((float(out[0][19]) + 0.5) * 100.0)))
+    return steer, motor

@@ -1,0 +1,395 @@
+"""End to end, camera to steering: capture, stack, preprocess, H2D, inference, D2H, postprocess.
+
+Two pipelines:
+- ``optimized``: the source writes frames straight into pinned host memory when it can
+  (otherwise one copy into a pinned staging slot, counted as capture); the uint8 stereo
+  pair goes up on a copy stream that overlaps the previous frame's inference; stacking and
+  preprocessing run on the GPU as CUDA graphs; graph backends replay their inference
+  graph; the result comes back into pinned memory; frame N+1 is captured while frame N
+  is on the GPU.
+- ``naive`` (2017 style): a fresh pageable frame, stacking and float conversion on the
+  CPU, a pageable copy of the float tensor, everything synchronous.
+
+On a CPU backend both pipelines run on the CPU (no H2D/D2H; those stages read 0).
+Per-stage times are means over the measured frames: GPU stages by CUDA events, host
+stages by the host clock. In the optimized pipeline stages overlap, so their sum is
+more than the time per frame; FPS is frames over wall time either way.
+"""
+
+import time
+
+import numpy as np
+import torch
+
+from . import model as z2
+from .stats import summarize
+
+STAGES = ("capture", "stack", "preprocess", "h2d", "inference", "d2h", "postprocess")
+
+
+class _Null(object):
+    def __enter__(self):
+        # type: () -> None
+        return None
+
+    def __exit__(self, *exc):
+        # type: (*object) -> bool
+        return False
+
+
+_NULL = _Null()
+
+
+def stage_range(name, enabled):
+    # type: (str, bool) -> object
+    """A named profiler range (visible in the --profile trace), or nothing when not profiling."""
+    if not enabled:
+        return _NULL
+    return torch.autograd.profiler.record_function("stage." + name)
+
+
+class Measurement(object):
+    """Collects per-frame latencies and per-stage times, honouring the warm-up and run policy."""
+
+    def __init__(self, policy):
+        # type: (RunPolicy) -> None
+        self.policy = policy
+        self.latencies = []  # type: list
+        self.stages = dict((s, []) for s in STAGES)  # type: dict
+        self.t_start = None  # type: object
+        self.t_warm_end = time.perf_counter() + policy.warmup_s
+        self.warmup_frames = 0
+        self.measured_wall = 0.0
+
+    def add(self, latency_ms, stage_ms):
+        # type: (float, dict) -> None
+        now = time.perf_counter()
+        if now < self.t_warm_end or self.warmup_frames == 0:
+            self.warmup_frames += 1
+            return
+        if self.t_start is None:
+            self.t_start = now
+            return  # the first frame after warm-up starts the clock
+        self.latencies.append(latency_ms)
+        for name in STAGES:
+            self.stages[name].append(stage_ms.get(name, 0.0))
+        self.measured_wall = now - self.t_start
+
+    def done(self):
+        # type: () -> bool
+        p = self.policy
+        n = len(self.latencies)
+        return n >= p.max_iters or (n >= p.min_iters and self.measured_wall >= p.min_duration_s)
+
+    def result(self, pipeline, notes):
+        # type: (str, list) -> dict
+        summary = summarize(self.latencies, self.measured_wall)
+        summary["pipeline"] = pipeline
+        summary["stages"] = dict((s, float(np.mean(v)) if v else 0.0) for s, v in self.stages.items())
+        summary["stage_order"] = list(STAGES)
+        summary["warmup_frames"] = self.warmup_frames
+        summary["notes"] = notes
+        return summary
+
+
+def _stack_np(prev, cur):
+    # type: (np.ndarray, np.ndarray) -> np.ndarray
+    """CPU stacking, as the 2017 code did: HWC concat in channel order, then CHW."""
+    hwc = np.concatenate((prev[0], cur[0], prev[1], cur[1]), axis=2)
+    return np.ascontiguousarray(hwc.transpose(2, 0, 1))[None]
+
+
+def run_end_to_end(backend, source, pipeline, policy, profile=False, meta_mode="direct"):
+    # type: (object, object, str, RunPolicy, bool, str) -> dict
+    """Run the camera-to-steering loop and return its stats, stage means and a correctness probe."""
+    backend.inputs[1].copy_(z2.metadata(1, meta_mode))
+    if backend.is_cuda and pipeline == "optimized":
+        runner = _CudaOptimized(backend, source, profile)
+    elif backend.is_cuda:
+        runner = _CudaNaive(backend, source, profile)
+    else:
+        runner = _Cpu(backend, source, profile, naive=(pipeline == "naive"))
+    m = Measurement(policy)
+    try:
+        runner.loop(m)
+    finally:
+        source.close()
+    result = m.result(pipeline, runner.notes)
+    result["last_steering"] = runner.last_steering
+    result["probe"] = runner.probe
+    return result
+
+
+class _Runner(object):
+    def __init__(self, backend, source, profile):
+        # type: (object, object, bool) -> None
+        self.backend = backend
+        self.source = source
+        self.profile = profile
+        self.notes = []  # type: list
+        self.last_steering = None  # type: object
+        # (prev pair, cur pair, host output) of the last frame, to check the pipeline's arithmetic
+        self.probe = None  # type: object
+
+    def post(self, out_host):
+        # type: (np.ndarray) -> tuple
+        return z2.postprocess(out_host)
+
+
+class _Cpu(_Runner):
+    def __init__(self, backend, source, profile, naive):
+        # type: (object, object, bool, bool) -> None
+        super(_Cpu, self).__init__(backend, source, profile)
+        self.naive = naive
+        self.notes.append("CPU pipeline: no H2D/D2H stages")
+
+    def loop(self, m):
+        # type: (Measurement) -> None
+        src, be, prof = self.source, self.backend, self.profile
+        src.open()
+        prev = src.capture()
+        stacked = torch.empty((1, z2.RAW_CHANNELS, src.height, src.width), dtype=torch.uint8)
+        while not m.done():
+            t0 = time.perf_counter()
+            with stage_range("capture", prof):
+                cur = src.capture()
+                if self.naive:
+                    cur = np.array(cur)
+            t1 = time.perf_counter()
+            with stage_range("stack", prof):
+                if self.naive:
+                    raw = _stack_np(prev, cur)
+                else:
+                    stacked.copy_(z2.stack_hwc(torch.from_numpy(prev), torch.from_numpy(cur)))
+            t2 = time.perf_counter()
+            with stage_range("preprocess", prof):
+                if self.naive:
+                    x = torch.from_numpy(raw.astype(np.float32))
+                    be.inputs[0].copy_(z2.preprocess(x))
+                else:
+                    be.inputs[0].copy_(z2.preprocess(stacked))
+            t3 = time.perf_counter()
+            with stage_range("inference", prof):
+                out = be.run()
+            t4 = time.perf_counter()
+            with stage_range("postprocess", prof):
+                host = out.detach().float().numpy()
+                self.last_steering = self.post(host)
+            t5 = time.perf_counter()
+            ms = 1000.0
+            m.add(
+                (t5 - t0) * ms,
+                {
+                    "capture": (t1 - t0) * ms,
+                    "stack": (t2 - t1) * ms,
+                    "preprocess": (t3 - t2) * ms,
+                    "inference": (t4 - t3) * ms,
+                    "postprocess": (t5 - t4) * ms,
+                },
+            )
+            self.probe = (prev, cur, host)
+            prev = cur
+
+
+class _CudaNaive(_Runner):
+    def loop(self, m):
+        # type: (Measurement) -> None
+        src, be, prof = self.source, self.backend, self.profile
+        self.notes.append("naive: CPU stacking and float conversion, pageable copies, synchronous")
+        src.open()
+        prev = np.array(src.capture())
+        sync = torch.cuda.synchronize
+        clock = time.perf_counter
+        while not m.done():
+            t0 = clock()
+            with stage_range("capture", prof):
+                cur = np.array(src.capture())  # a fresh pageable frame, as a ROS message gave it
+            t1 = clock()
+            with stage_range("stack", prof):
+                raw = _stack_np(prev, cur)
+            t2 = clock()
+            with stage_range("preprocess", prof):
+                xf = raw.astype(np.float32)  # the 2017 bottleneck: float conversion on the CPU
+            t3 = clock()
+            with stage_range("h2d", prof):
+                dev = torch.from_numpy(xf).to("cuda")  # pageable: staged through a driver buffer
+                sync()
+            t4 = clock()
+            with stage_range("preprocess", prof):
+                be.inputs[0].copy_(z2.preprocess(dev))
+                sync()
+            t5 = clock()
+            with stage_range("inference", prof):
+                out = be.run()
+                sync()
+            t6 = clock()
+            with stage_range("d2h", prof):
+                host = out.float().cpu().numpy()
+            t7 = clock()
+            with stage_range("postprocess", prof):
+                self.last_steering = self.post(host)
+            t8 = clock()
+            ms = 1000.0
+            m.add(
+                (t8 - t0) * ms,
+                {
+                    "capture": (t1 - t0) * ms,
+                    "stack": (t2 - t1) * ms,
+                    "preprocess": ((t3 - t2) + (t5 - t4)) * ms,
+                    "h2d": (t4 - t3) * ms,
+                    "inference": (t6 - t5) * ms,
+                    "d2h": (t7 - t6) * ms,
+                    "postprocess": (t8 - t7) * ms,
+                },
+            )
+            self.probe = (prev, cur, host.copy())
+            prev = cur
+
+
+class _CudaOptimized(_Runner):
+    def __init__(self, backend, source, profile):
+        # type: (object, object, bool) -> None
+        super(_CudaOptimized, self).__init__(backend, source, profile)
+        self._pinned = {}  # type: dict  # host address -> pinned torch tensor
+
+    def _alloc(self, shape):
+        # type: (tuple) -> np.ndarray
+        t = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+        arr = t.numpy()
+        self._pinned[arr.__array_interface__["data"][0]] = t
+        return arr
+
+    def loop(self, m):
+        # type: (Measurement) -> None
+        src, be, prof = self.source, self.backend, self.profile
+        H, W = src.height, src.width
+        pair_shape = (2, H, W, 3)
+        if src.zero_copy:
+            src.set_allocator(self._alloc)
+            self.notes.append("capture writes straight into pinned memory (zero copy)")
+        else:
+            self.notes.append("capture copies each frame into a pinned staging slot (counted as capture)")
+        src.open()
+        staging = [self._alloc(pair_shape) for _ in range(2)]
+        dev_pair = [torch.empty(pair_shape, dtype=torch.uint8, device="cuda") for _ in range(2)]
+        stacked = torch.empty((1, z2.RAW_CHANNELS, H, W), dtype=torch.uint8, device="cuda")
+        x_in = be.inputs[0]
+        compute = torch.cuda.Stream()
+        copy = torch.cuda.Stream()
+        foreign = getattr(be, "foreign_stream", False)
+
+        # CUDA graphs for stacking (one per buffer parity) and preprocessing; warm-up first.
+        def stack_fn(s):
+            # type: (int) -> None
+            stacked.copy_(z2.stack_hwc(dev_pair[1 - s], dev_pair[s]))
+
+        def pre_fn():
+            # type: () -> None
+            x_in.copy_(z2.preprocess(stacked))
+
+        with torch.cuda.stream(compute):
+            for _ in range(2):
+                stack_fn(0)
+                stack_fn(1)
+                pre_fn()
+        compute.synchronize()
+        g_stack = [torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()]
+        g_pre = torch.cuda.CUDAGraph()
+        for s in (0, 1):
+            with torch.cuda.graph(g_stack[s], stream=compute):
+                stack_fn(s)
+        with torch.cuda.graph(g_pre, stream=compute):
+            pre_fn()
+        self.notes.append(
+            "GPU stacking/preprocessing in CUDA graphs; inference "
+            + ("graph replay" if be.uses_graph else "not a graph")
+        )
+
+        out0 = be.run()
+        torch.cuda.synchronize()
+        out_host = [torch.empty(out0.shape, dtype=out0.dtype, pin_memory=True) for _ in range(2)]
+        names = ("h0", "h1", "s0", "s1", "p1", "i1", "d1")
+        ev = [dict((n, torch.cuda.Event(enable_timing=True)) for n in names) for _ in range(2)]
+        t_cap = [0.0, 0.0]
+        cap_ms = [0.0, 0.0]
+        pairs = [None, None]  # type: list
+        clock = time.perf_counter
+
+        def capture(s):
+            # type: (int) -> torch.Tensor
+            t0 = clock()
+            with stage_range("capture", prof):
+                pair = src.capture()
+                addr = pair.__array_interface__["data"][0]
+                t = self._pinned.get(addr)
+                if t is None:  # not in pinned memory: one host copy into a staging slot
+                    np.copyto(staging[s], pair)
+                    t = self._pinned[staging[s].__array_interface__["data"][0]]
+                    pair = staging[s]
+            t_cap[s] = t0
+            cap_ms[s] = (clock() - t0) * 1000.0
+            pairs[s] = pair
+            return t
+
+        def enqueue(s, host_pair, prev_stack_done):
+            # type: (int, torch.Tensor, object) -> None
+            e = ev[s]
+            with torch.cuda.stream(copy):
+                if prev_stack_done is not None:  # dev_pair[s] is the previous frame's "prev" input
+                    copy.wait_event(prev_stack_done)
+                e["h0"].record(copy)
+                with stage_range("h2d", prof):
+                    dev_pair[s].copy_(host_pair, non_blocking=True)
+                e["h1"].record(copy)
+            with torch.cuda.stream(compute):
+                compute.wait_event(e["h1"])
+                e["s0"].record(compute)
+                with stage_range("stack", prof):
+                    g_stack[s].replay()
+                e["s1"].record(compute)
+                with stage_range("preprocess", prof):
+                    g_pre.replay()
+                e["p1"].record(compute)
+                with stage_range("inference", prof):
+                    if foreign:
+                        compute.synchronize()
+                    out = be.run()
+                e["i1"].record(compute)
+                with stage_range("d2h", prof):
+                    out_host[s].copy_(out, non_blocking=True)
+                e["d1"].record(compute)
+
+        # frame 0 fills "prev"; frame 1 is the first complete one
+        enqueue(0, capture(0), None)
+        i = 1
+        while True:
+            s = i % 2
+            p = 1 - s
+            host_pair = capture(s)  # overlaps frame i-1 on the GPU
+            enqueue(s, host_pair, ev[p]["s1"])
+            ev[p]["d1"].synchronize()
+            t0 = clock()
+            with stage_range("postprocess", prof):
+                host = out_host[p].float().numpy()
+                self.last_steering = self.post(host)
+            t_end = clock()
+            if i > 1:  # frame i-1 had a real previous frame
+                e = ev[p]
+                m.add(
+                    (t_end - t_cap[p]) * 1000.0,
+                    {
+                        "capture": cap_ms[p],
+                        "h2d": e["h0"].elapsed_time(e["h1"]),
+                        "stack": e["s0"].elapsed_time(e["s1"]),
+                        "preprocess": e["s1"].elapsed_time(e["p1"]),
+                        "inference": e["p1"].elapsed_time(e["i1"]),
+                        "d2h": e["i1"].elapsed_time(e["d1"]),
+                        "postprocess": (t_end - t0) * 1000.0,
+                    },
+                )
+            if m.done():
+                ev[s]["d1"].synchronize()
+                self.probe = (np.array(pairs[p]), np.array(pairs[s]), out_host[s].float().numpy().copy())
+                break
+            i += 1
+        torch.cuda.synchronize()
