@@ -1,0 +1,186 @@
+"""`tx2setup flash`: boards in USB recovery mode get the planned L4T (host side)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+def _ask_board(device: object, names: list[str]) -> str | None:
+    from tx2setup.flash.detect import RecoveryDevice
+
+    assert isinstance(device, RecoveryDevice)
+    choice = click.prompt(
+        f"Which inventory host is the {device.module_label} at USB port {device.port}? (or 'skip')",
+        type=click.Choice([*names, "skip"]),
+        default="skip",
+        err=True,
+    )
+    return None if choice == "skip" else str(choice)
+
+
+def _ask(prompt: str, hide: bool) -> str:
+    return str(click.prompt(prompt, hide_input=hide, confirmation_prompt=hide, err=True))
+
+
+@click.command("flash")
+@click.option("-i", "--inventory", "inventory", type=click.Path(), help="Inventory file or directory.")
+@click.option("--limit", help="Only these hosts or groups (comma separated).")
+@click.option("--list", "list_only", is_flag=True, help="Only show boards in recovery mode and their hosts.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option("--bsp", type=click.Path(file_okay=False), help="A Linux_for_Tegra folder for the planned L4T.")
+@click.option("--driver-tarball", type=click.Path(dir_okay=False), help="L4T driver package, to build the BSP cache.")
+@click.option("--driver-sha256", help="The driver package's sha256.")
+@click.option("--rootfs-tarball", type=click.Path(dir_okay=False), help="L4T sample rootfs, to build the BSP cache.")
+@click.option("--rootfs-sha256", help="The sample rootfs tarball's sha256.")
+@click.option("--one-by-one", is_flag=True, help="Flash boards one at a time with flash.sh instead of a mass flash.")
+@click.option("--accept-license", is_flag=True, help="Accept NVIDIA's L4T license (needed to create the default user).")
+@click.option("--vault-password-file", type=click.Path(dir_okay=False), help="For vault-encrypted flash_password.")
+@click.option("--timeout", "timeout_s", type=float, default=3600.0, show_default=True, help="Kill a flash after this.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for flashed boards on the network (SSH).")
+@click.option("--wait-timeout", "wait_timeout_s", type=float, default=900.0, show_default=True, help="Seconds to wait.")
+@click.option("--then-provision", is_flag=True, help="Provision the flashed boards right away.")
+@click.option("--log-dir", type=click.Path(file_okay=False), help="Where the per-board logs go.")
+@click.option("--min-free-gib", type=float, default=32.0, show_default=True, help="Free disk the BSP folder needs.")
+@click.option("--sysfs-root", default="/sys", show_default=True, help="Where sysfs is (for tests).")
+def flash(
+    inventory: str | None,
+    limit: str | None,
+    list_only: bool,
+    as_json: bool,
+    bsp: str | None,
+    driver_tarball: str | None,
+    driver_sha256: str | None,
+    rootfs_tarball: str | None,
+    rootfs_sha256: str | None,
+    one_by_one: bool,
+    accept_license: bool,
+    vault_password_file: str | None,
+    timeout_s: float,
+    wait: bool,
+    wait_timeout_s: float,
+    then_provision: bool,
+    log_dir: str | None,
+    min_free_gib: float,
+    sysfs_root: str,
+) -> None:
+    """Flash boards in USB recovery mode with the L4T their plan names (run as root on the host).
+
+    One board: flash.sh (initrd/NVMe path for Orin NX/Nano). Several identical boards:
+    l4t_initrd_flash.sh --massflash. Boards are matched to inventory hosts by usb_port or
+    board_serial, or by asking.
+    """
+    from tx2setup.errors import RemoteError, UserError
+    from tx2setup.flash import session
+    from tx2setup.flash.bsp import LocalArtifact
+
+    interactive = sys.stdin.isatty()
+    if list_only:
+        _list(Path(sysfs_root), inventory, limit, as_json, _ask_board if interactive and inventory else None)
+        return
+    if inventory is None:
+        raise UserError("flash: -i/--inventory is required (or use --list to only look)")
+    artifacts: dict[str, LocalArtifact | None] = {}
+    for what, path, sha in (("driver", driver_tarball, driver_sha256), ("rootfs", rootfs_tarball, rootfs_sha256)):
+        if (path is None) != (sha is None):
+            raise UserError(f"--{what}-tarball and --{what}-sha256 go together")
+        artifacts[what] = LocalArtifact(Path(path), sha.lower()) if path and sha else None
+    opts = session.FlashOptions(
+        inventory=Path(inventory),
+        limit=limit,
+        sysfs_root=Path(sysfs_root),
+        bsp=Path(bsp) if bsp else None,
+        driver=artifacts["driver"],
+        rootfs=artifacts["rootfs"],
+        one_by_one=one_by_one,
+        timeout_s=timeout_s,
+        log_dir=Path(log_dir) if log_dir else None,
+        wait=wait,
+        wait_timeout_s=wait_timeout_s,
+        then_provision=then_provision,
+        min_free_bytes=int(min_free_gib * session.GIB),
+        vault_password_file=vault_password_file,
+        accept_license=accept_license,
+    )
+    hooks = session.Hooks(ask_board=_ask_board if interactive else None, ask=_ask if interactive else None)
+    prep = session.prepare(opts, hooks)
+
+    from tx2setup.flash.progress import ProgressView
+
+    with ProgressView(prep.targets) as view:
+        hooks.on_event = view
+        summary = session.execute(prep, hooks)
+    _print_summary(summary, as_json)
+
+    failed = [r for r in summary.results if not r.ok]
+    unseen = [r for r in summary.results if r.ok and r.network and not r.network.startswith("up")]
+    if failed or unseen:
+        parts = [f"{r.board} ({r.status})" for r in failed] + [f"{r.board} (not on the network)" for r in unseen]
+        raise RemoteError(
+            f"{len(parts)} of {len(summary.results)} boards: {', '.join(parts)}; logs in {summary.log_dir}"
+        )
+    if then_provision:
+        session.run_provision(summary.inventory, summary.flashed)
+
+
+LIST_KEYS = ("port", "product_id", "modules", "serial", "host", "matched_by", "check")
+
+
+def _list(sysfs_root: Path, inventory: str | None, limit: str | None, as_json: bool, ask: object) -> None:
+    from tx2setup.console import print_json, print_table
+    from tx2setup.flash import session
+
+    devices, result = session.survey(sysfs_root, Path(inventory) if inventory else None, limit, ask)  # type: ignore[arg-type]
+    who = {a.device.port: a for a in result.assigned} if result else {}
+    rows = []
+    for d in devices:
+        a = who.get(d.port)
+        if a is None:
+            host, how, fit = "-", "-", "unassigned" if result else "-"
+        else:
+            host, how = a.board.name, a.how
+            fit = "ok" if a.module_fits else f"MISMATCH: inventory says {a.board.module}"
+        rows.append((d.port, d.product_id, d.module_label, d.serial or "-", host, how, fit))
+    if as_json:
+        print_json(
+            {
+                "devices": [
+                    dict(
+                        zip(("port", "product_id", "modules", "serial", "host", "matched_by", "check"), r, strict=True)
+                    )
+                    for r in rows
+                ],
+                "absent": [b.name for b in result.absent] if result else [],
+            }
+        )
+        return
+    cols = ("USB port", "product", "module", "serial", "inventory host", "matched by", "check")
+    caption = None
+    if result and result.absent:
+        caption = "pinned in the inventory but not in recovery mode: " + ", ".join(b.name for b in result.absent)
+    if not rows:
+        caption = "no board in USB recovery mode" + (f"; {caption}" if caption else "")
+    print_table("Boards in USB recovery mode", cols, rows, caption=caption)
+
+
+def _print_summary(summary: object, as_json: bool) -> None:
+    from tx2setup.console import print_json, print_table
+    from tx2setup.flash.session import Summary
+
+    assert isinstance(summary, Summary)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    rows = [(r.board, r.port, r.module, r.status, f"{r.duration_s:.0f}s", r.network or "-") for r in summary.results]
+    cols = ("board", "port", "module", "result", "time", "network")
+    print_table(f"Flashed L4T {summary.l4t} ({summary.mode})", cols, rows, caption=f"logs: {summary.log_dir}")
+    for r in summary.results:
+        if not r.ok:
+            click.echo(f"{r.board}: {r.status}: {r.detail} (log: {r.log})")
+    if summary.password_generated:
+        click.echo(f"user {summary.user}: SSH key only (a random password was set)")
+    nxt = summary.next_step()
+    if nxt:
+        click.echo(f"next: {nxt}")

@@ -1,0 +1,57 @@
+"""The argument vectors for the BSP's flashing tools (run from inside Linux_for_Tegra).
+
+- One board, eMMC (TX2, Xavier, AGX Orin): `./flash.sh --usb-instance PORT <board> mmcblk0p1`.
+- One Orin NX / Orin Nano (NVMe, no eMMC): the initrd path,
+  `./tools/kernel_flash/l4t_initrd_flash.sh --external-device nvme0n1p1 -c <nvme layout>
+  -p "-c <qspi layout>" --showlogs --network usb0 <board> internal`.
+- N identical boards: `l4t_initrd_flash.sh --no-flash --massflash N <board> <rootdev>`
+  once (builds the flash package), then `--flash-only --massflash N <board> <rootdev>`.
+
+`--usb-instance` pins a single flash to the board's port, so other boards in recovery
+mode are left alone.
+"""
+
+from __future__ import annotations
+
+from tx2setup.matrix import Module, version_key
+
+INITRD = "./tools/kernel_flash/l4t_initrd_flash.sh"
+FLASH_SH = "./flash.sh"
+CREATE_USER = "./tools/l4t_create_default_user.sh"
+APPLY_BINARIES = "./apply_binaries.sh"
+NVME_MODULES = ("orin-nx", "orin-nano")
+
+
+def uses_nvme(module: Module) -> bool:
+    return module.key in NVME_MODULES
+
+
+def _nvme_args(l4t: str) -> list[str]:
+    # R36 moved the QSPI layout to bootloader/generic and named the NVMe layout per SoC
+    if version_key(l4t)[0] >= 36:
+        qspi, layout = "bootloader/generic/cfg/flash_t234_qspi.xml", "tools/kernel_flash/flash_l4t_t234_nvme.xml"
+    else:
+        qspi, layout = "bootloader/t186ref/cfg/flash_t234_qspi.xml", "tools/kernel_flash/flash_l4t_external.xml"
+    return ["--external-device", "nvme0n1p1", "-c", layout, "-p", f"-c {qspi}", "--network", "usb0"]
+
+
+def single(module: Module, port: str, l4t: str) -> list[str]:
+    if uses_nvme(module):
+        return [INITRD, "--usb-instance", port, *_nvme_args(l4t), "--showlogs", module.flash_board, "internal"]
+    return [FLASH_SH, "--usb-instance", port, module.flash_board, "mmcblk0p1"]
+
+
+def mass(module: Module, count: int, l4t: str) -> tuple[list[str], list[str]]:
+    """(build the package, flash every board in recovery mode with it)."""
+    extra = _nvme_args(l4t) if uses_nvme(module) else []
+    rootdev = "internal" if uses_nvme(module) else "mmcblk0p1"
+    build = [INITRD, "--no-flash", "--massflash", str(count), *extra, module.flash_board, rootdev]
+    flash = [INITRD, "--flash-only", "--massflash", str(count), *extra, module.flash_board, rootdev]
+    return build, flash
+
+
+def create_user(name: str, password: str, hostname: str | None) -> list[str]:
+    argv = [CREATE_USER, "-u", name, "-p", password, "--accept-license"]
+    if hostname:
+        argv += ["-n", hostname]
+    return argv
