@@ -73,6 +73,32 @@ def preprocess(raw):
     return x * (1.0 / 255.0) - 0.5
 
 
+def input_slots(x):
+    # type: (torch.Tensor) -> torch.Tensor
+    """The net input (1, 12, 94, 168) viewed as (1, camera, time, RGB, 94, 168)."""
+    return x.view(x.shape[0], 2, 2, 3, x.shape[2], x.shape[3])
+
+
+def shift_frames(slots):
+    # type: (torch.Tensor) -> None
+    """Stacking at network resolution: frame t's preprocessed pair becomes frame t-1's."""
+    slots[:, :, 0].copy_(slots[:, :, 1])
+
+
+def preprocess_pair_into(pair_hwc, slots):
+    # type: (torch.Tensor, torch.Tensor) -> None
+    """Preprocess only the new stereo pair (2, H, W, 3) uint8 into the time-t slots.
+
+    Pooling is per channel, so pooling the new pair and reusing the last one equals pooling
+    the stacked 12 channels (what ``preprocess`` does), at half the work and with no
+    full-resolution stacking. The second pool's divisor folds in the /255.
+    """
+    x = pair_hwc.permute(0, 3, 1, 2).float()
+    x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1)
+    x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1, divisor_override=9 * 255)
+    torch.sub(x.unsqueeze(0), 0.5, out=slots[:, :, 1])
+
+
 def stack_hwc(prev_pair, cur_pair):
     # type: (torch.Tensor, torch.Tensor) -> torch.Tensor
     """Two stereo pairs of HWC uint8 frames (2, H, W, 3) -> (1, 12, H, W) uint8 in the channel order above."""

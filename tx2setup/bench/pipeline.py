@@ -2,11 +2,13 @@
 
 Two pipelines:
 - ``optimized``: the source writes frames straight into pinned host memory when it can
-  (otherwise one copy into a pinned staging slot, counted as capture); the uint8 stereo
-  pair goes up on a copy stream that overlaps the previous frame's inference; stacking and
-  preprocessing run on the GPU as CUDA graphs; graph backends replay their inference
-  graph; the result comes back into pinned memory; frame N+1 is captured while frame N
-  is on the GPU.
+  (otherwise one copy into a pinned staging slot, counted as capture); only the new uint8
+  stereo pair goes up, on a copy stream that overlaps the previous frame's inference; only
+  the new pair is preprocessed and stacking happens at network resolution (the last
+  frame's pooled pair moves to the t-1 slots: pooling is per channel, so this equals
+  pooling the full-resolution stack); stacking and preprocessing run on the GPU as CUDA
+  graphs; graph backends replay their inference graph; the result comes back into pinned
+  memory; frame N+1 is captured while frame N is on the GPU.
 - ``naive`` (2017 style): a fresh pageable frame, stacking and float conversion on the
   CPU, a pageable copy of the float tensor, everything synchronous.
 
@@ -148,7 +150,9 @@ class _Cpu(_Runner):
         src, be, prof = self.source, self.backend, self.profile
         src.open()
         prev = src.capture()
-        stacked = torch.empty((1, z2.RAW_CHANNELS, src.height, src.width), dtype=torch.uint8)
+        slots = z2.input_slots(be.inputs[0])
+        if not self.naive:
+            z2.preprocess_pair_into(torch.from_numpy(prev), slots)
         while not m.done():
             t0 = time.perf_counter()
             with stage_range("capture", prof):
@@ -160,14 +164,14 @@ class _Cpu(_Runner):
                 if self.naive:
                     raw = _stack_np(prev, cur)
                 else:
-                    stacked.copy_(z2.stack_hwc(torch.from_numpy(prev), torch.from_numpy(cur)))
+                    z2.shift_frames(slots)
             t2 = time.perf_counter()
             with stage_range("preprocess", prof):
                 if self.naive:
                     x = torch.from_numpy(raw.astype(np.float32))
                     be.inputs[0].copy_(z2.preprocess(x))
                 else:
-                    be.inputs[0].copy_(z2.preprocess(stacked))
+                    z2.preprocess_pair_into(torch.from_numpy(cur), slots)
             t3 = time.perf_counter()
             with stage_range("inference", prof):
                 out = be.run()
@@ -272,36 +276,36 @@ class _CudaOptimized(_Runner):
         src.open()
         staging = [self._alloc(pair_shape) for _ in range(2)]
         dev_pair = [torch.empty(pair_shape, dtype=torch.uint8, device="cuda") for _ in range(2)]
-        stacked = torch.empty((1, z2.RAW_CHANNELS, H, W), dtype=torch.uint8, device="cuda")
-        x_in = be.inputs[0]
+        slots = z2.input_slots(be.inputs[0])
         compute = torch.cuda.Stream()
         copy = torch.cuda.Stream()
         foreign = getattr(be, "foreign_stream", False)
 
-        # CUDA graphs for stacking (one per buffer parity) and preprocessing; warm-up first.
-        def stack_fn(s):
-            # type: (int) -> None
-            stacked.copy_(z2.stack_hwc(dev_pair[1 - s], dev_pair[s]))
-
-        def pre_fn():
+        # Stacking at network resolution and preprocessing of the new pair only (one graph per
+        # upload slot), as CUDA graphs; warm up before capturing.
+        def stack_fn():
             # type: () -> None
-            x_in.copy_(z2.preprocess(stacked))
+            z2.shift_frames(slots)
+
+        def pre_fn(s):
+            # type: (int) -> None
+            z2.preprocess_pair_into(dev_pair[s], slots)
 
         with torch.cuda.stream(compute):
             for _ in range(2):
-                stack_fn(0)
-                stack_fn(1)
-                pre_fn()
+                stack_fn()
+                pre_fn(0)
+                pre_fn(1)
         compute.synchronize()
-        g_stack = [torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()]
-        g_pre = torch.cuda.CUDAGraph()
+        g_stack = torch.cuda.CUDAGraph()
+        g_pre = [torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()]
+        with torch.cuda.graph(g_stack, stream=compute):
+            stack_fn()
         for s in (0, 1):
-            with torch.cuda.graph(g_stack[s], stream=compute):
-                stack_fn(s)
-        with torch.cuda.graph(g_pre, stream=compute):
-            pre_fn()
+            with torch.cuda.graph(g_pre[s], stream=compute):
+                pre_fn(s)
         self.notes.append(
-            "GPU stacking/preprocessing in CUDA graphs; inference "
+            "GPU stacking (at network resolution) and preprocessing of the new pair in CUDA graphs; inference "
             + ("graph replay" if be.uses_graph else "not a graph")
         )
 
@@ -331,12 +335,11 @@ class _CudaOptimized(_Runner):
             pairs[s] = pair
             return t
 
-        def enqueue(s, host_pair, prev_stack_done):
-            # type: (int, torch.Tensor, object) -> None
+        def enqueue(s, host_pair):
+            # type: (int, torch.Tensor) -> None
+            # dev_pair[s] was last read by frame i-2, which has completed (synchronised) by now
             e = ev[s]
             with torch.cuda.stream(copy):
-                if prev_stack_done is not None:  # dev_pair[s] is the previous frame's "prev" input
-                    copy.wait_event(prev_stack_done)
                 e["h0"].record(copy)
                 with stage_range("h2d", prof):
                     dev_pair[s].copy_(host_pair, non_blocking=True)
@@ -345,10 +348,10 @@ class _CudaOptimized(_Runner):
                 compute.wait_event(e["h1"])
                 e["s0"].record(compute)
                 with stage_range("stack", prof):
-                    g_stack[s].replay()
+                    g_stack.replay()
                 e["s1"].record(compute)
                 with stage_range("preprocess", prof):
-                    g_pre.replay()
+                    g_pre[s].replay()
                 e["p1"].record(compute)
                 with stage_range("inference", prof):
                     if foreign:
@@ -360,13 +363,13 @@ class _CudaOptimized(_Runner):
                 e["d1"].record(compute)
 
         # frame 0 fills "prev"; frame 1 is the first complete one
-        enqueue(0, capture(0), None)
+        enqueue(0, capture(0))
         i = 1
         while True:
             s = i % 2
             p = 1 - s
             host_pair = capture(s)  # overlaps frame i-1 on the GPU
-            enqueue(s, host_pair, ev[p]["s1"])
+            enqueue(s, host_pair)
             ev[p]["d1"].synchronize()
             t0 = clock()
             with stage_range("postprocess", prof):
