@@ -356,7 +356,7 @@ class CacheServer:
         return self._server.bytes_served
 
     def url_for(self, key: str) -> str:
-        return f"{self.base_url}/{urllib.parse.quote(key)}"
+        return f"{self.base_url}/{urllib.parse.quote(key, safe='/+')}"
 
     def start(self) -> CacheServer:
         self._thread.start()

@@ -1,0 +1,418 @@
+"""Provision a fleet: the one module that imports ansible_runner.
+
+`run()` loads the inventory, resolves every board's plan, fetches the large artifacts
+into the cache (verified against the lock file) and serves them to the boards for the
+run, then drives playbooks/site.yml through `ansible_runner.run()`. Success, failure and
+idempotence come from `runner.stats` and the runner's structured events, never from
+scraping stdout. Runner events feed a per-board progress table (`HostProgress`), per
+board log files and a JSON record of the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from tx2setup import cache, fleet, plan
+from tx2setup.errors import EnvironmentProblem, UserError
+
+PLAYBOOK = "playbooks/site.yml"
+# Plan fields that hold artifact URLs -> the field that carries the sha256 the board checks.
+ARTIFACT_FIELDS = {
+    "plan_torch_wheel_url": "plan_torch_sha256",
+    "plan_zed_sdk_url": "plan_zed_sdk_sha256",
+    "plan_caffe_source_url": "plan_caffe_sha256",
+}
+COMPONENT_OF = {"plan_torch_wheel_url": "pytorch", "plan_zed_sdk_url": "zed_sdk", "plan_caffe_source_url": "caffe"}
+
+
+def project_root() -> Path:
+    """The directory holding ansible.cfg, playbooks/ and roles/ (the checkout tx2setup runs from)."""
+    env = os.environ.get("TX2SETUP_PLAYBOOK_DIR")
+    root = Path(env) if env else Path(__file__).resolve().parent.parent
+    if not (root / PLAYBOOK).is_file():
+        raise EnvironmentProblem(
+            f"{root / PLAYBOOK} not found: run tx2setup from its checkout or set TX2SETUP_PLAYBOOK_DIR"
+        )
+    return root
+
+
+@dataclass
+class HostProgress:
+    """One board's live state, updated from runner events."""
+
+    name: str
+    role: str = ""
+    task: str = ""
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    unreachable: bool = False
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    failed_task: str = ""
+    message: str = ""
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+
+@dataclass(frozen=True)
+class HostResult:
+    name: str
+    status: str  # ok | failed | unreachable | not run
+    ok: int
+    changed: int
+    failed: int
+    skipped: int
+    failed_task: str
+    message: str
+    log: str
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    status: str  # the runner's: successful, failed, canceled, timeout
+    rc: int
+    check: bool
+    hosts: dict[str, HostResult]
+    elapsed: float
+    run_dir: str
+    record: str
+    interrupted: bool
+    upstream_bytes: int  # artifact bytes fetched from upstream by the cache in this run
+    served_bytes: int  # artifact bytes the cache server sent to boards
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and bool(self.hosts) and all(h.status == "ok" for h in self.hosts.values())
+
+    @property
+    def changed(self) -> int:
+        return sum(h.changed for h in self.hosts.values())
+
+    @property
+    def bad_hosts(self) -> list[HostResult]:
+        return [h for h in self.hosts.values() if h.status != "ok"]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _failure_message(res: Mapping[str, Any]) -> str:
+    parts = [str(res.get("msg") or "")]
+    for key in ("stderr", "stdout"):
+        val = res.get(key)
+        if val and str(val).strip() not in parts[0]:
+            parts.append(str(val).strip().splitlines()[-1])
+            break
+    return _one_line(": ".join(p for p in parts if p) or "failed")
+
+
+class Tracker:
+    """Turns runner events into HostProgress rows and per-board log files."""
+
+    def __init__(self, hosts: list[str], log_dir: Path, on_change: Callable[[Mapping[str, HostProgress]], None] | None):
+        self.hosts = {h: HostProgress(h) for h in hosts}
+        self.log_dir = log_dir
+        self.on_change = on_change
+        self._lock = threading.Lock()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._logs = {h: (log_dir / f"{h}.log").open("a", encoding="utf-8") for h in hosts}
+
+    def close(self) -> None:
+        for fh in self._logs.values():
+            fh.close()
+
+    def snapshot(self) -> dict[str, HostProgress]:
+        with self._lock:
+            return {k: HostProgress(**asdict(v)) for k, v in self.hosts.items()}
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        host = data.get("host")
+        kind = event.get("event", "")
+        if kind == "playbook_on_stats":
+            now = time.monotonic()
+            with self._lock:
+                for hp in self.hosts.values():
+                    hp.finished = hp.finished or now
+        if host not in self.hosts:
+            return True
+        with self._lock:
+            hp = self.hosts[host]
+            task = str(data.get("task") or "")
+            role = str(data.get("role") or "")
+            res = data.get("res") or {}
+            if kind == "runner_on_start":
+                hp.task, hp.role = task, role
+            elif kind == "runner_on_ok":
+                hp.ok += 1
+                hp.changed += bool(res.get("changed"))
+            elif kind == "runner_on_skipped":
+                hp.skipped += 1
+            elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+                hp.failed += 1
+                hp.finished = time.monotonic()
+                hp.failed_task = f"{role}: {task}" if role else task
+                hp.message = _failure_message(res)
+            elif kind == "runner_on_unreachable":
+                hp.unreachable = True
+                hp.finished = time.monotonic()
+                hp.failed_task = f"{role}: {task}" if role else task
+                hp.message = _failure_message(res)
+            fh = self._logs[host]
+            if kind == "runner_on_start":
+                fh.write(f"TASK [{role + ' : ' if role else ''}{task}] {event.get('created', '')}\n")
+            stdout = event.get("stdout")
+            if stdout:
+                fh.write(stdout.rstrip() + "\n")
+            if kind in ("runner_on_failed", "runner_on_unreachable"):
+                fh.write(json.dumps(res, default=str, indent=1)[:20000] + "\n")
+            fh.flush()
+        if self.on_change is not None:
+            self.on_change(self.snapshot())
+        return True
+
+
+def _source_address(host: str) -> str:
+    """The local address the kernel would use to reach `host` (no packet is sent)."""
+    try:
+        infos = socket.getaddrinfo(host, 9, type=socket.SOCK_DGRAM)
+    except socket.gaierror as exc:
+        raise UserError(f"cannot resolve board address {host!r}: {exc.strerror}") from None
+    family, _, _, _, sockaddr = infos[0]
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.connect(sockaddr)
+        return str(s.getsockname()[0])
+
+
+def _serve_address(plans: list[plan.BoardPlan]) -> tuple[str, dict[str, str]]:
+    """(address to bind, per-board address to put in URLs) so each board reaches the cache."""
+    per_board = {}
+    for p in plans:
+        src = _source_address(p.ansible_host)
+        # boards on loopback (emulated ones share this host's network) reach 127.0.0.1
+        per_board[p.name] = "127.0.0.1" if ipaddress.ip_address(src).is_loopback else src
+    addrs = set(per_board.values())
+    bind = addrs.pop() if len(addrs) == 1 else "0.0.0.0"  # noqa: S104 - boards on several networks
+    return bind, per_board
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set an event the runner polls, so Ctrl-C stops ansible cleanly."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        flag.set()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _runner_error(rdir: Path) -> str:
+    """The line of ansible-playbook's output that says why it stopped (it ran no play)."""
+    out = rdir / "runner" / "artifacts" / "run" / "stdout"
+    text = out.read_text(encoding="utf-8", errors="replace") if out.exists() else ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith(("ERROR!", "[ERROR]")) or "not found" in ln:
+            return _one_line(ln)
+    return _one_line(lines[-1]) if lines else f"no output (see {out})"
+
+
+def _write_plan_inventory(path: Path, host_vars: dict[str, dict[str, Any]]) -> None:
+    path.write_text(
+        "# Generated by tx2setup provision: each board's resolved plan (plan_* variables).\n"
+        + yaml.safe_dump({"all": {"hosts": host_vars}}, sort_keys=True, default_flow_style=False),
+        encoding="utf-8",
+    )
+
+
+def run(
+    inventory_path: str | Path,
+    limit: str | None = None,
+    tags: str | None = None,
+    check: bool = False,
+    forks: int | None = None,
+    *,
+    use_cache: bool = True,
+    cache_bind: str | None = None,
+    lock_path: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    skip_tags: str | None = None,
+    extravars: dict[str, Any] | None = None,
+    progress: Callable[[Mapping[str, HostProgress]], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> ProvisionResult:
+    """Bring every (limited) board of an inventory to its plan; see the module docstring.
+
+    Raises UserError/PlanError for a bad inventory (nothing is run), ChecksumError for an
+    artifact that does not match its pin (nothing is run). Board failures are not
+    exceptions: they are in the result (`result.ok`, `result.bad_hosts`).
+    """
+    import ansible_runner
+
+    started = time.monotonic()
+    inv_path = Path(inventory_path).resolve()
+    inv = fleet.load(inv_path, limit=limit)
+    plans = plan.resolve(inv)
+    root = project_root()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    rdir = Path(run_dir) if run_dir else cache.cache_root() / "runs" / f"provision-{stamp}-{os.getpid()}"
+    rdir.mkdir(parents=True, exist_ok=True)
+
+    host_vars: dict[str, dict[str, Any]] = {p.name: p.ansible_vars() for p in plans}
+    for hv in host_vars.values():
+        hv.setdefault("plan_zed_sdk_sha256", None)
+    upstream = 0
+    with contextlib.ExitStack() as stack:
+        server = None
+        if use_cache:
+            needed = cache.plan_artifacts(plans)
+            if needed:
+                store = cache.ArtifactCache(cache.LockFile.load(lock_path or cache.lock_path_for(inv_path)))
+                arts = {url: store.fetch(url, sha) for url, sha in needed.items()}
+                upstream = store.fetched_bytes
+                bind, per_board = _serve_address(plans)
+                server = stack.enter_context(cache.CacheServer(store.dir, bind=cache_bind or bind))
+                port = server.base_url.rsplit(":", 1)[1]
+                for name, hv in host_vars.items():
+                    for url_field, sha_field in ARTIFACT_FIELDS.items():
+                        url = hv.get(url_field)
+                        if url and COMPONENT_OF[url_field] in hv["plan_components"] and url in arts:
+                            art = arts[url]
+                            addr = cache_bind if cache_bind and cache_bind != "0.0.0.0" else per_board[name]  # noqa: S104
+                            hv[url_field] = f"http://{addr}:{port}/{art.key}"
+                            hv[sha_field] = art.sha256
+        for hv in host_vars.values():
+            hv["plan_components"] = list(hv["plan_components"])
+            hv["plan_apt_sources"] = list(hv["plan_apt_sources"])
+            hv["plan_notes"] = list(hv["plan_notes"])
+        (rdir / "runner").mkdir(exist_ok=True)
+        plan_inv = rdir / "plan.yml"
+        _write_plan_inventory(plan_inv, host_vars)
+
+        tracker = Tracker([p.name for p in plans], rdir / "logs", progress)
+        stop = cancel or stack.enter_context(_interrupts())
+        kwargs: dict[str, Any] = {
+            "private_data_dir": str(rdir / "runner"),
+            "project_dir": str(root),
+            "playbook": str(root / PLAYBOOK),
+            "inventory": [str(inv_path), str(plan_inv)],
+            "envvars": {
+                "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+                # ansible-playbook lives next to this Python (a venv need not be activated)
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_FORCE_COLOR": "0",
+            },
+            "extravars": dict(extravars or {}),
+            "quiet": True,
+            "event_handler": tracker,
+            "cancel_callback": stop.is_set,
+            "ident": "run",
+            "suppress_env_files": True,
+        }
+        if limit:
+            kwargs["limit"] = limit
+        if tags:
+            kwargs["tags"] = tags
+        if skip_tags:
+            kwargs["skip_tags"] = skip_tags
+        if forks:
+            kwargs["forks"] = forks
+        if check:
+            kwargs["cmdline"] = "--check --diff"
+        try:
+            runner = ansible_runner.run(**kwargs)
+        finally:
+            tracker.close()
+        served = server.bytes_served if server else 0
+
+    stats: dict[str, dict[str, int]] = runner.stats or {}
+    interrupted = stop.is_set() or runner.status == "canceled"
+    if not stats and not interrupted:
+        raise EnvironmentProblem(f"ansible-playbook failed before reaching any board: {_runner_error(rdir)}")
+    snap = tracker.snapshot()
+    hosts: dict[str, HostResult] = {}
+    for p in plans:
+        hp = snap[p.name]
+
+        def stat(key: str, name: str = p.name) -> int:
+            return int(stats.get(key, {}).get(name, 0))
+
+        if stat("dark") or hp.unreachable:
+            status = "unreachable"
+        elif stat("failures") or hp.failed:
+            status = "failed"
+        elif p.name in stats.get("processed", {}) and not interrupted:
+            status = "ok"
+        else:
+            status = "interrupted" if interrupted else "not run"
+        hosts[p.name] = HostResult(
+            name=p.name,
+            status=status,
+            ok=stat("ok"),
+            changed=stat("changed"),
+            failed=stat("failures"),
+            skipped=stat("skipped"),
+            failed_task=hp.failed_task,
+            message=hp.message or ("run interrupted" if status == "interrupted" else ""),
+            log=str(rdir / "logs" / f"{p.name}.log"),
+            elapsed=round(hp.elapsed, 2),
+        )
+    result = ProvisionResult(
+        status=str(runner.status),
+        rc=int(runner.rc if runner.rc is not None else -1),
+        check=check,
+        hosts=hosts,
+        elapsed=round(time.monotonic() - started, 2),
+        run_dir=str(rdir),
+        record=str(rdir / "provision.json"),
+        interrupted=interrupted,
+        upstream_bytes=upstream,
+        served_bytes=served,
+    )
+    record = result.to_dict() | {
+        "inventory": str(inv_path),
+        "limit": limit,
+        "tags": tags,
+        "forks": forks,
+        "stats": stats,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    Path(result.record).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    return result
