@@ -1,0 +1,331 @@
+"""A whole `tx2setup flash` run against the stand-ins, and every refusal (nothing started)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flash_helpers import TX2_PAIR, hooks, set_bsp_version, sysfs
+
+from tx2setup.errors import EnvironmentProblem, NotRootError, UserError
+from tx2setup.flash import session
+from tx2setup.flash.session import FlashOptions
+
+NX_AND_TX2 = """\
+[jetsons]
+car-tx2-01 ansible_host=10.0.0.1 usb_port=1-2.1 jetson_module=tx2
+car-nx-01 ansible_host=10.0.0.2 usb_port=2-1 jetson_module=xavier-nx
+
+[jetsons:vars]
+jetpack=4.6.4
+flash_user=nvidia
+flash_password=pw
+"""
+
+
+@pytest.fixture
+def opts(tmp_path: Path, bsp: Path, write_inventory: Callable[..., Path]) -> Callable[..., FlashOptions]:
+    def make(inventory: str = TX2_PAIR, board_tree: str = "two-tx2", **kw: object) -> FlashOptions:
+        base: dict[str, object] = {
+            "inventory": write_inventory(inventory),
+            "sysfs_root": sysfs(board_tree),
+            "bsp": bsp,
+            "log_dir": tmp_path / "logs",
+            "accept_license": True,
+            "wait": False,
+            "timeout_s": 30.0,
+        }
+        base.update(kw)
+        return FlashOptions(**base)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def standin(monkeypatch: pytest.MonkeyPatch, calls: Path) -> None:
+    monkeypatch.setenv("STANDIN_SYSFS", str(sysfs("two-tx2")))
+
+
+def _nothing_started(calls: Path, tmp_path: Path) -> None:
+    assert not calls.exists(), calls.read_text()
+    assert not (tmp_path / "logs").exists()
+
+
+# -- refusals: one line, a non-zero exit class, nothing started -----------------------------
+
+
+def test_refuses_when_not_root(opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path) -> None:
+    with pytest.raises(NotRootError, match="must run as root") as exc:
+        session.prepare(opts(), hooks(is_root=lambda: False))
+    assert exc.value.exit_code == 2 and "\n" not in exc.value.message
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_then_provision_without_a_provisioning_module(
+    opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(EnvironmentProblem, match=r"--then-provision: provisioning .* is not available"):
+        session.prepare(opts(then_provision=True), hooks(provision_available=lambda: False))
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_when_no_board_is_in_recovery_mode(
+    opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(
+        EnvironmentProblem, match=r"no board is in USB recovery mode \(no NVIDIA 0955:\{7019, 7023, "
+    ) as exc:
+        session.prepare(opts(board_tree="none"), hooks())
+    assert exc.value.exit_code == 3
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_a_product_id_that_does_not_fit_the_module(
+    opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
+) -> None:
+    inv = TX2_PAIR.replace("car-tx2-02 ansible_host=127.0.0.2 usb_port=1-2.2", "")
+    inv = inv.replace("usb_port=1-2.1", "usb_port=2-1")  # 2-1 is a Xavier NX in `mixed`
+    with pytest.raises(
+        UserError,
+        match=r"host car-tx2-01: jetson_module: tx2, but the board at USB port 2-1 is a xavier-nx \(USB product 7e19\)",
+    ):
+        session.prepare(opts(inv, "mixed"), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_when_no_detected_board_is_assigned(
+    opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
+) -> None:
+    inv = TX2_PAIR.replace(" usb_port=1-2.1", "").replace(" usb_port=1-2.2", "")
+    with pytest.raises(UserError, match=r"boards in recovery mode at 1-2\.1 \(tx2 or tx2-nx\), 1-2\.2 .* set usb_port"):
+        session.prepare(opts(inv), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_a_mass_flash_of_mixed_hardware(opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"mass flash needs identical hardware.*car-nx-01 \(xavier-nx, 7e19\)"):
+        session.prepare(opts(NX_AND_TX2, "mixed"), hooks())
+    _nothing_started(calls, tmp_path)
+    # one by one, the same boards are fine
+    prep = session.prepare(opts(NX_AND_TX2, "mixed", one_by_one=True), hooks())
+    assert not prep.mass and [t.port for t in prep.targets] == ["2-1", "1-2.1"]
+
+
+def test_refuses_a_mass_flash_that_would_take_an_unclaimed_board(
+    opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
+) -> None:
+    # `crowded`: the two TX2s of the inventory, and a Xavier NX at 2-1 that no host claims
+    with pytest.raises(UserError, match=r"the one\(s\) at USB port 2-1 belong to no inventory host"):
+        session.prepare(opts(TX2_PAIR, "crowded"), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_boards_planning_different_l4t(opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path) -> None:
+    inv = TX2_PAIR.replace(
+        "car-tx2-02 ansible_host=127.0.0.2 usb_port=1-2.2",
+        "car-tx2-02 ansible_host=127.0.0.2 usb_port=1-2.2 jetpack=4.6.6",
+    )
+    with pytest.raises(UserError, match=r"different L4T releases: car-tx2-01 \(32\.7\.4\), car-tx2-02 \(32\.7\.6\)"):
+        session.prepare(opts(inv), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_a_bsp_of_another_release(
+    opts: Callable[..., FlashOptions], bsp: Path, calls: Path, tmp_path: Path
+) -> None:
+    set_bsp_version(bsp, "32.7.1")
+    with pytest.raises(
+        EnvironmentProblem, match=r"holds L4T 32\.7\.1, but the plan needs L4T 32\.7\.4 \(JetPack 4\.6\.4\)"
+    ):
+        session.prepare(opts(), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_a_missing_bsp(
+    opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TX2SETUP_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(EnvironmentProblem, match=r"no BSP for L4T 32\.7\.4 \(JetPack 4\.6\.4\): pass --bsp DIR"):
+        session.prepare(opts(bsp=None), hooks())
+    with pytest.raises(EnvironmentProblem, match="does not exist"):
+        session.prepare(opts(bsp=tmp_path / "elsewhere"), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_too_little_disk(opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path) -> None:
+    seen: list[Path] = []
+
+    def free(path: Path) -> int:
+        seen.append(path)
+        return 5 << 30
+
+    with pytest.raises(EnvironmentProblem, match=r"too little disk space .*: 5\.0 GiB free, flashing needs 32\.0 GiB"):
+        session.prepare(opts(), hooks(disk_free=free))
+    assert seen == [tmp_path / "Linux_for_Tegra"]
+    _nothing_started(calls, tmp_path)
+
+
+def test_refuses_without_the_license_and_without_a_password(
+    opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(UserError, match="pass --accept-license"):
+        session.prepare(opts(accept_license=False), hooks())
+    with pytest.raises(UserError, match="host car-tx2-01: flash_password: missing"):
+        session.prepare(opts(TX2_PAIR.replace("flash_password=s3cret-pass", "")), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_refusal_through_the_cli_is_one_line(cli, write_inventory: Callable[..., Path], calls: Path) -> None:  # type: ignore[no-untyped-def]
+    inv = write_inventory(TX2_PAIR)
+    res = cli("flash", "-i", str(inv), "--sysfs-root", str(sysfs("none")), "--accept-license")
+    assert res.code == 3
+    assert res.err.startswith("error: no board is in USB recovery mode") and res.err.count("\n") == 1
+    assert not calls.exists()
+
+
+# -- whole runs ----------------------------------------------------------------------------
+
+
+def test_massflash_run_through_the_cli(  # type: ignore[no-untyped-def]
+    cli, write_inventory: Callable[..., Path], bsp: Path, calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STANDIN_FAIL_PORTS", "1-2.2")
+    inv = write_inventory(TX2_PAIR)
+    args = ["flash", "-i", str(inv), "--sysfs-root", str(sysfs("two-tx2")), "--bsp", str(bsp)]
+    args += ["--accept-license", "--no-wait", "--log-dir", str(tmp_path / "logs"), "--json", "--min-free-gib", "0"]
+    res = cli(*args)
+    assert res.code == 4, res.err
+    assert res.err.strip().splitlines()[-1].startswith("error: 1 of 2 boards: car-tx2-02 (failed); logs in ")
+    summary = json.loads(res.out)
+    assert summary["mode"] == "massflash" and summary["l4t"] == "32.7.4" and summary["ok"] is False
+    assert [(b["board"], b["status"], b["detail"]) for b in summary["boards"]] == [
+        ("car-tx2-01", "flashed", ""),
+        ("car-tx2-02", "failed", "Flash failure"),
+    ]
+    assert summary["next"] == f"tx2setup provision -i {inv} --limit car-tx2-01"
+    tools = [ln.split(" ", 1)[0] for ln in calls.read_text().splitlines()]
+    assert tools == [
+        "apply_binaries.sh",
+        "l4t_create_default_user.sh",
+        "l4t_initrd_flash.sh",
+        "l4t_initrd_flash.sh",
+    ]
+    passwd = (bsp / "rootfs" / "etc" / "passwd").read_text()
+    assert "nvidia:x:1000:1000" in passwd
+    for log in (tmp_path / "logs").iterdir():
+        assert "s3cret-pass" not in log.read_text(), log
+
+    # a second run does not apply the binaries again (the marker says it ran)
+    monkeypatch.delenv("STANDIN_FAIL_PORTS")
+    calls.unlink()
+    args[args.index("--log-dir") + 1] = str(tmp_path / "logs2")
+    res = cli(*args)
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["ok"] is True
+    assert "apply_binaries.sh" not in calls.read_text()
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A real TCP listener on 127.0.0.1: a board whose SSH port is up."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def test_one_by_one_then_wait_for_the_network(
+    opts: Callable[..., FlashOptions], calls: Path, listener: int, tmp_path: Path
+) -> None:
+    inv = TX2_PAIR.replace("usb_port=1-2.1", f"usb_port=1-2.1 ansible_port={listener}")
+    inv = inv.replace("usb_port=1-2.2", "usb_port=1-2.2 ansible_port=9")  # 127.0.0.2:9: nothing listens
+    prep = session.prepare(opts(inv, one_by_one=True, wait=True, wait_timeout_s=1.0), hooks())
+    summary = session.execute(prep, hooks())
+    assert summary.mode == "one by one"
+    assert [(r.board, r.status, r.network) for r in summary.results] == [
+        ("car-tx2-01", "flashed", "up at 127.0.0.1"),
+        ("car-tx2-02", "flashed", "not seen within 1 s"),
+    ]
+    flashes = [ln for ln in calls.read_text().splitlines() if ln.startswith("flash.sh")]
+    assert flashes == [
+        "flash.sh --usb-instance 1-2.1 jetson-tx2 mmcblk0p1",
+        "flash.sh --usb-instance 1-2.2 jetson-tx2 mmcblk0p1",
+    ]
+    users = [ln for ln in calls.read_text().splitlines() if ln.startswith("l4t_create_default_user.sh")]
+    assert [u.rsplit(" ", 1)[-1] for u in users] == ["car-tx2-01", "car-tx2-02"]  # -n: each board's hostname
+    log = (tmp_path / "logs" / "car-tx2-01.log").read_text()
+    assert log.index("Creating: Username - nvidia") < log.index("has been flashed successfully")
+
+
+def test_boards_found_by_mac_in_the_neighbour_table(tmp_path: Path, listener: int) -> None:
+    from tx2setup.flash import network
+
+    arp = tmp_path / "arp"
+    arp.write_text(
+        "IP address       HW type     Flags       HW address            Mask     Device\n"
+        "10.9.9.9         0x1         0x0         00:04:4b:aa:bb:cc     *        eth0\n"
+        "127.0.0.1        0x1         0x2         00:04:4B:AA:BB:CC     *        eth0\n"
+    )
+    assert network.arp_lookup("00:04:4b:aa:bb:cc", arp) == ["127.0.0.1"]  # the incomplete entry is skipped
+    target = network.NetTarget("b", "unresolvable.invalid", listener, "00:04:4b:aa:bb:cc")
+    assert network.wait_for([target], 2.0, 0.05, arp) == {"b": "127.0.0.1"}
+
+
+def test_orin_nano_single_flash_takes_the_initrd_path(
+    opts: Callable[..., FlashOptions], bsp: Path, calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STANDIN_SYSFS", str(sysfs("orin-nano")))
+    set_bsp_version(bsp, "36.4.3")
+    inv = "[orin]\nnano-01 ansible_host=10.0.0.9 usb_port=3-1 jetson_module=orin-nano jetpack=6.2\n"
+    inv += "[orin:vars]\nflash_user=nvidia\nflash_password=pw\n"
+    summary = session.execute(session.prepare(opts(inv, "orin-nano"), hooks()), hooks())
+    assert [(r.board, r.status) for r in summary.results] == [("nano-01", "flashed")]
+    flash = [ln for ln in calls.read_text().splitlines() if ln.startswith("l4t_initrd_flash.sh")]
+    assert flash == [
+        "l4t_initrd_flash.sh --usb-instance 3-1 --external-device nvme0n1p1 "
+        "-c tools/kernel_flash/flash_l4t_t234_nvme.xml -p -c bootloader/generic/cfg/flash_t234_qspi.xml "
+        "--network usb0 --showlogs jetson-orin-nano-devkit internal"
+    ]
+    assert "Flash is successful" in summary.results[0].log.read_text()
+
+
+def test_interactive_matching_assigns_by_asking(opts: Callable[..., FlashOptions]) -> None:
+    inv = TX2_PAIR.replace(" usb_port=1-2.1", "").replace(" usb_port=1-2.2", "")
+    answers = {"1-2.1": "car-tx2-02", "1-2.2": None}
+    prep = session.prepare(opts(inv), hooks(ask_board=lambda dev, names: answers[dev.port]))
+    assert [(a.board.name, a.device.port, a.how) for a in prep.assignments] == [("car-tx2-02", "1-2.1", "asked")]
+    assert not prep.mass
+
+
+def test_bsp_cache_built_from_pinned_tarballs(  # type: ignore[no-untyped-def]
+    cli, write_inventory: Callable[..., Path], bsp: Path, calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TX2SETUP_CACHE", str(tmp_path / "cache"))
+    shutil.move(str(bsp / "rootfs"), tmp_path / "rootfs-src")
+    (bsp / "rootfs").mkdir()
+    driver, rootfs = tmp_path / "driver.tbz2", tmp_path / "rootfs.tbz2"
+    subprocess.run(["tar", "-cjf", str(driver), "-C", str(tmp_path), "Linux_for_Tegra"], check=True)
+    subprocess.run(["tar", "-cjf", str(rootfs), "-C", str(tmp_path / "rootfs-src"), "."], check=True)
+    sha = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (driver, rootfs)}
+    inv = write_inventory(TX2_PAIR.replace("car-tx2-02 ansible_host=127.0.0.2 usb_port=1-2.2", ""))
+    base = ["flash", "-i", str(inv), "--sysfs-root", str(sysfs("two-tx2")), "--accept-license", "--no-wait"]
+    base += ["--min-free-gib", "0", "--driver-tarball", str(driver), "--driver-sha256", sha[driver]]
+    base += ["--rootfs-tarball", str(rootfs)]
+
+    res = cli(*base, "--rootfs-sha256", "f" * 64)
+    assert res.code == 5 and "rootfs.tbz2: sha256 is" in res.err
+    assert not (tmp_path / "cache").exists() and not calls.exists()
+
+    res = cli(*base, "--rootfs-sha256", sha[rootfs])
+    assert res.code == 0, res.err
+    built = tmp_path / "cache" / "bsp" / "32.7.4" / "Linux_for_Tegra"
+    assert (built / ".tx2setup-apply-binaries.json").exists()
+    assert (built / "rootfs" / "etc" / "nv_tegra_release").read_text().startswith("# R32 (release), REVISION: 7.4")
+    assert "next: tx2setup provision -i" in res.out
