@@ -7,13 +7,14 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flash_helpers import TX2_PAIR, hooks, set_bsp_version, sysfs
 
-from tx2setup.errors import EnvironmentProblem, NotRootError, UserError
+from tx2setup.errors import EnvironmentProblem, NotRootError, RemoteError, UserError
 from tx2setup.flash import session
 from tx2setup.flash.session import FlashOptions
 
@@ -329,3 +330,20 @@ def test_bsp_cache_built_from_pinned_tarballs(  # type: ignore[no-untyped-def]
     assert (built / ".tx2setup-apply-binaries.json").exists()
     assert (built / "rootfs" / "etc" / "nv_tegra_release").read_text().startswith("# R32 (release), REVISION: 7.4")
     assert "next: tx2setup provision -i" in res.out
+
+
+def test_then_provision_calls_the_provisioning_seam(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The seam's contract: tx2setup.provision.run(inventory_path, limit=...) and its `.ok`."""
+    import types
+
+    got: list[tuple[str, str]] = []
+
+    def run(inventory_path: str, limit: str) -> object:
+        got.append((inventory_path, limit))
+        return types.SimpleNamespace(ok=limit == "a,b", bad_hosts=["c"])
+
+    monkeypatch.setitem(sys.modules, "tx2setup.provision", types.SimpleNamespace(run=run))
+    session.run_provision(tmp_path / "lab.ini", ["a", "b"])
+    assert got == [(str(tmp_path / "lab.ini"), "a,b")]
+    with pytest.raises(RemoteError, match="flashed, but provisioning failed on: c"):
+        session.run_provision(tmp_path / "lab.ini", ["c"])

@@ -35,10 +35,12 @@ def _ask(prompt: str, hide: bool) -> str:
 @click.option("--driver-sha256", help="The driver package's sha256.")
 @click.option("--rootfs-tarball", type=click.Path(dir_okay=False), help="L4T sample rootfs, to build the BSP cache.")
 @click.option("--rootfs-sha256", help="The sample rootfs tarball's sha256.")
-@click.option("--one-by-one", is_flag=True, help="Flash boards one at a time with flash.sh instead of a mass flash.")
+@click.option("--one-by-one", is_flag=True, help="Flash boards one at a time instead of a mass flash.")
 @click.option("--accept-license", is_flag=True, help="Accept NVIDIA's L4T license (needed to create the default user).")
 @click.option("--vault-password-file", type=click.Path(dir_okay=False), help="For vault-encrypted flash_password.")
-@click.option("--timeout", "timeout_s", type=float, default=3600.0, show_default=True, help="Kill a flash after this.")
+@click.option(
+    "--timeout", "timeout_s", type=float, default=3600.0, show_default=True, help="Seconds until a flash is killed."
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for flashed boards on the network (SSH).")
 @click.option("--wait-timeout", "wait_timeout_s", type=float, default=900.0, show_default=True, help="Seconds to wait.")
 @click.option("--then-provision", is_flag=True, help="Provision the flashed boards right away.")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tx2setup import fleet, plan
-from tx2setup.errors import EnvironmentProblem, NotRootError, UserError
+from tx2setup.errors import EnvironmentProblem, NotRootError, RemoteError, UserError
 from tx2setup.flash import bsp as bsp_mod
 from tx2setup.flash import command_lines, credentials, network, runner
 from tx2setup.flash.detect import DEFAULT_SYSFS, RecoveryDevice, product_map, scan
@@ -55,12 +55,20 @@ def provision_available() -> bool:
 
 
 def run_provision(inventory: Path, names: Sequence[str]) -> Any:
-    """The `--then-provision` seam: tx2setup.provision.run(inventory_path, limit=...)."""
+    """The `--then-provision` seam: tx2setup.provision.run(inventory_path, limit=...).
+
+    Provisioning reports board failures in its result (`.ok`, `.bad_hosts`), not as
+    exceptions; a failed result becomes RemoteError here, like a failed flash.
+    """
     module = importlib.import_module("tx2setup.provision")
     run = getattr(module, "run", None)
     if run is None:
         raise EnvironmentProblem("tx2setup.provision has no run(inventory_path, limit=...): provision separately")
-    return run(str(inventory), limit=",".join(names))
+    result = run(str(inventory), limit=",".join(names))
+    if getattr(result, "ok", True) is False:
+        bad = ", ".join(str(h) for h in getattr(result, "bad_hosts", []) or []) or "see its output"
+        raise RemoteError(f"flashed, but provisioning failed on: {bad}")
+    return result
 
 
 @dataclass
