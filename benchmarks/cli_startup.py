@@ -38,13 +38,22 @@ def main() -> int:
             t0 = time.perf_counter()
             subprocess.run([exe, *argv], capture_output=True, check=True)
             times.append(time.perf_counter() - t0)
-        results[name] = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": args.runs}
+        results[name] = {
+            "median_s": statistics.median(times),
+            "min_s": min(times),
+            "max_s": max(times),
+            "runs": args.runs,
+        }
     print(f"{'command':32} {'median s':>9} {'min s':>7} {'max s':>7}")
     for name, r in results.items():
         print(f"{name:32} {r['median_s']:9.3f} {r['min_s']:7.3f} {r['max_s']:7.3f}")
     record = {
         "benchmark": "cli_startup",
-        "machine": {"node": platform.node(), "cpu_count": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "node": platform.node(),
+            "cpu_count": __import__("os").cpu_count(),
+            "python": platform.python_version(),
+        },
         "results": results,
         "goal": {"--help median_s <": 0.3, "met": results["--help"]["median_s"] < 0.3},
     }
