@@ -163,6 +163,11 @@ class TorchBackend(Backend):
         with torch.no_grad():
             return first_output(self._fn(*inputs))
 
+    def forward_static(self):
+        # type: () -> torch.Tensor
+        """The eager/compiled forward on the static inputs, for capture into a caller's graph."""
+        return first_output(self._fn(*self.inputs))
+
     def run(self):
         # type: () -> torch.Tensor
         if self._graph is not None:
