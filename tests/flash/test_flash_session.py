@@ -347,3 +347,20 @@ def test_then_provision_calls_the_provisioning_seam(monkeypatch: pytest.MonkeyPa
     assert got == [(str(tmp_path / "lab.ini"), "a,b")]
     with pytest.raises(RemoteError, match="flashed, but provisioning failed on: c"):
         session.run_provision(tmp_path / "lab.ini", ["c"])
+
+
+def test_list_shows_ports_hosts_and_mismatches(cli, write_inventory: Callable[..., Path]) -> None:  # type: ignore[no-untyped-def]
+    inv = write_inventory(NX_AND_TX2.replace("usb_port=2-1", "usb_port=2-2"))  # 2-2 is an AGX Orin
+    res = cli("flash", "--list", "--json", "-i", str(inv), "--sysfs-root", str(sysfs("mixed")))
+    assert res.code == 0, res.err
+    rows = {d["port"]: d for d in json.loads(res.out)["devices"]}
+    assert (rows["1-2.1"]["host"], rows["1-2.1"]["matched_by"], rows["1-2.1"]["check"]) == (
+        "car-tx2-01",
+        "usb_port",
+        "ok",
+    )
+    assert rows["2-2"]["check"] == "MISMATCH: inventory says xavier-nx"
+    assert rows["2-1"]["check"] == "unassigned"
+    # without an inventory: just what is in recovery mode, as a table
+    res = cli("flash", "--list", "--sysfs-root", str(sysfs("none")))
+    assert res.code == 0 and "no board in USB recovery mode" in res.out
