@@ -1,0 +1,144 @@
+"""Emulated boards for integration tests (`tx2setup sim`, issue 3).
+
+`sim_fleet` (session scope) brings up two boards of different modules and JetPacks in
+its own TX2SETUP_SIM_DIR and yields a SimFleetHandle:
+
+    handle.boards       [SimBoard(tx2-1: tx2, 4.6.4), SimBoard(xavier-nx-1: xavier-nx, 5.1.2)]
+    handle.inventory    Path of a standard INI inventory for both (fleet.load() accepts it)
+    handle.board(module="tx2")   the board of that module (or name=...)
+    handle.connect(board)        a paramiko SSHClient, host key checked (RejectPolicy)
+    handle.run(board, "cmd")     (exit status, stdout, stderr) over that SSH
+    handle.fleet        the tx2setup.sim.Fleet (stop_board, start_board, status, ...)
+
+At the end it runs `down(destroy=True)` and asserts that no mount and no process of the
+fleet is left. `fresh_board` is a factory for extra boards that are destroyed after the
+test: `board, inventory = fresh_board("tx2", "4.6.4")`.
+
+Both skip (with the reason) when not root or when debootstrap / systemd-nspawn is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from tx2setup.sim import BoardSpec, Fleet, SimBoard
+
+SIM_FLEET_SPECS = [BoardSpec("tx2", "4.6.4"), BoardSpec("xavier-nx", "5.1.2")]
+
+
+def sim_skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "emulated boards need root"
+    for tool in ("debootstrap", "systemd-nspawn", "unshare", "dpkg-deb", "dpkg-scanpackages", "gpg"):
+        if shutil.which(tool) is None:
+            return f"emulated boards need {tool} (scripts/setup.sh installs it)"
+    return None
+
+
+def require_sim() -> None:
+    reason = sim_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def sim_leftovers(sim_dir: Path) -> list[str]:
+    """Mounts (any process's /proc/*/mountinfo) and processes (cmdline) that mention sim_dir."""
+    needle = str(sim_dir)
+    found: list[str] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            mountinfo = (entry / "mountinfo").read_text(errors="replace")
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in mountinfo:
+            found.append(f"pid {entry.name} has a mount of {needle}")
+        if needle in argv:
+            found.append(f"pid {entry.name} runs {argv.strip()}")
+    return found
+
+
+@dataclass
+class SimFleetHandle:
+    fleet: Fleet
+    boards: list[SimBoard]
+    inventory: Path
+    sim_dir: Path
+
+    def board(self, module: str | None = None, name: str | None = None) -> SimBoard:
+        for b in self.boards:
+            if (module is None or b.module == module) and (name is None or b.name == name):
+                return b
+        raise LookupError(f"no board module={module} name={name} in {[b.name for b in self.boards]}")
+
+    @property
+    def upstream_url(self) -> str:
+        return self.fleet.upstream().base_url
+
+    def connect(self, board: SimBoard, user: str = "root") -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(board.known_hosts_path))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.connect(
+            board.address,
+            username=user,
+            key_filename=str(board.key_path),
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=10,
+        )
+        return client
+
+    def run(self, board: SimBoard, command: str, timeout: float = 300.0, user: str = "root") -> tuple[int, str, str]:
+        client = self.connect(board, user)
+        try:
+            _, stdout, stderr = client.exec_command(command, timeout=timeout)
+            out = stdout.read().decode(errors="replace")
+            err = stderr.read().decode(errors="replace")
+            return stdout.channel.recv_exit_status(), out, err
+        finally:
+            client.close()
+
+
+@pytest.fixture(scope="session")
+def sim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleetHandle]:
+    require_sim()
+    sim_dir = tmp_path_factory.mktemp("simfleet")
+    fleet = Fleet(sim_dir)
+    try:
+        boards = fleet.up(list(SIM_FLEET_SPECS))
+        inventory = fleet.write_inventory(sim_dir / "inventory.ini")
+        yield SimFleetHandle(fleet=fleet, boards=boards, inventory=inventory, sim_dir=sim_dir)
+    finally:
+        fleet.down(destroy=True)
+    left = sim_leftovers(sim_dir)
+    assert not left, f"sim_fleet teardown left: {left}"
+
+
+@pytest.fixture
+def fresh_board(sim_fleet: SimFleetHandle) -> Iterator[Callable[..., tuple[SimBoard, Path]]]:
+    """Factory: a new board in the session's fleet, with an inventory of just it; destroyed after the test."""
+    made: list[str] = []
+
+    def make(module: str = "tx2", jetpack: str = "4.6.4") -> tuple[SimBoard, Path]:
+        name = f"fresh-{uuid.uuid4().hex[:6]}"
+        sim_fleet.fleet.up([BoardSpec(module, jetpack, name)])
+        made.append(name)
+        board = sim_fleet.fleet.board(name)
+        inventory = sim_fleet.fleet.write_inventory(sim_fleet.sim_dir / f"{name}.ini", names=[name])
+        return board, inventory
+
+    yield make
+    for name in made:
+        sim_fleet.fleet.destroy_board(name)
+        (sim_fleet.sim_dir / f"{name}.ini").unlink(missing_ok=True)
