@@ -161,6 +161,8 @@ class Tracker:
             with self._lock:
                 for hp in self.hosts.values():
                     hp.finished = hp.finished or now
+            if self.on_change is not None:
+                self.on_change(self.snapshot())
         if host not in self.hosts:
             return True
         with self._lock:
