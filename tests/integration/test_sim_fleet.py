@@ -229,3 +229,55 @@ def test_zed_installer_installs_and_refuses_other_l4t(sim_fleet: SimFleetHandle)
     assert code != 0 and "L4T 32.7" in err and "35.4" in err
     code, _, _ = sim_fleet.run(nx, "test -e /usr/local/zed")
     assert code != 0
+
+
+def test_nvidia_jetpack_pulls_the_release_stack(sim_fleet: SimFleetHandle) -> None:
+    m = load_matrix()
+    b = sim_fleet.board(module="xavier-nx")
+    rel = m.release(jetpack=b.jetpack)
+    code, out, err = sim_fleet.run(
+        b,
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+        f"nvidia-jetpack={rel.jetpack}-b1 >/dev/null && /usr/local/cuda/bin/nvcc --version && "
+        "cat /usr/include/cudnn_version.h && python3 -c 'import tensorrt; print(tensorrt.__version__)' && "
+        "dpkg-query -W -f='${Version}\\n' nvidia-l4t-core",
+    )
+    assert code == 0, out + err
+    assert f"release {rel.cuda}," in out
+    assert f"#define CUDNN_MAJOR {rel.cudnn.split('.')[0]}" in out
+    assert rel.tensorrt in out.splitlines()
+    assert out.splitlines()[-1].startswith(f"{rel.l4t}-")
+    # nvcc is a stand-in: it reports, it does not compile
+    code, _, err = sim_fleet.run(b, "/usr/local/cuda/bin/nvcc -c x.cu")
+    assert code == 1 and "STAND-IN" in err
+
+
+def test_l4t_core_of_another_soc_is_refused(sim_fleet: SimFleetHandle) -> None:
+    b = sim_fleet.board(module="tx2")
+    url = f"{sim_fleet.upstream_url}/jetson/t194/pool/r35.4/nvidia-l4t-core_35.4.1-20240101000000_all.deb"
+    code, out, err = sim_fleet.run(b, f"{fetch(url, '/tmp/core.deb')} && dpkg -i /tmp/core.deb")
+    assert code != 0 and "tegra194" in out + err
+
+
+def test_caffe_stand_in_builds_with_the_real_commands(sim_fleet: SimFleetHandle) -> None:
+    b = sim_fleet.board(module="tx2")
+    arch = load_matrix().module(b.module).cuda_arch
+    script = (
+        "set -e; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+        "gcc libc6-dev cmake make >/dev/null; "
+        f"{fetch(sim_fleet.upstream_url + '/caffe/caffe-1.0.tar.gz', '/tmp/caffe.tgz')}; "
+        "rm -rf /opt/caffe-1.0; tar -C /opt -xzf /tmp/caffe.tgz; mkdir /opt/caffe-1.0/build; cd /opt/caffe-1.0/build; "
+        f"cmake -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN={arch} -DUSE_CUDNN=ON .. >/dev/null; "
+        "make -j2 >/dev/null; make pycaffe >/dev/null; make install >/dev/null; "
+        "./install/bin/caffe --version; "
+        "PYTHONPATH=/opt/caffe-1.0/python python3 -c 'import caffe; print(caffe.__version__, caffe.cuda_arch)'"
+    )
+    code, out, err = sim_fleet.run(b, script, timeout=600)
+    assert code == 0, out + err
+    assert out.splitlines() == ["caffe version 1.0.0", f"1.0.0 {arch}"]
+    # a wrong arch flag fails at configure time, as CUDA_ARCH_BIN must be a list of versions
+    code, _, err = sim_fleet.run(
+        b,
+        "cd /opt/caffe-1.0 && rm -rf b2 && mkdir b2 && cd b2 && cmake -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN=sm62 ..",
+    )
+    assert code != 0 and "CUDA_ARCH_BIN" in err
