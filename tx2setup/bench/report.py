@@ -174,7 +174,7 @@ def render(doc, stream, use_rich=True):
         c.get("tensorrt") or "-",
         c.get("l4t") or "-",
     )
-    tables = [("results (batch %s, source %s)" % (c.get("batch"), c.get("source", {}).get("kind")), rows(doc))]
+    tables = [("results (batch %s, source %s)" % (c.get("batch"), (c.get("source") or {}).get("kind", "-")), rows(doc))]
     if any(r.get("end_to_end_pipelines") for r in doc["results"]):
         tables.append(("end-to-end stage means, ms (stages overlap in 'optimized')", stage_rows(doc)))
     console = None

@@ -1,0 +1,47 @@
+"""The ONNX export (what the TensorRT backend builds from) matches torch through onnxruntime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tx2setup.bench.backends import onnx_for
+from tx2setup.bench.correctness import rel_error
+from tx2setup.bench.spec import load_spec
+from tx2setup.bench.trt import engine_path
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def test_z2color_onnx_export_matches_torch():
+    spec = load_spec("z2color")
+    path = onnx_for(spec)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["x", "meta"]
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(2):
+        x, meta = spec.random_inputs(gen)
+        got = sess.run(None, {"x": x.numpy(), "meta": meta.numpy()})[0]
+        ref = spec.reference([x, meta])
+        assert got.shape == (1, 20)
+        assert rel_error(got, ref) < 1e-5
+    assert onnx_for(spec) == path  # cached by weights hash
+
+
+def test_engine_cache_key_has_model_trt_gpu_precision_batch(tmp_path):
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"model-a")
+    a = engine_path(str(onnx), "10.3.0", "NVIDIA Tegra X2", "fp16", 1)
+    assert a.endswith(".engine") and "trt10.3.0" in a and "NVIDIA_Tegra_X2" in a and "fp16-b1" in a
+    assert engine_path(str(onnx), "10.3.0", "NVIDIA Tegra X2", "int8", 1) != a
+    assert engine_path(str(onnx), "8.2.1", "NVIDIA Tegra X2", "fp16", 1) != a
+    onnx.write_bytes(b"model-b")
+    assert engine_path(str(onnx), "10.3.0", "NVIDIA Tegra X2", "fp16", 1) != a
+
+
+def test_rel_error_rejects_nan_and_shape_mismatch():
+    ref = np.ones((1, 20))
+    assert rel_error(np.full((1, 20), np.nan), ref) == float("inf")
+    assert rel_error(np.ones((1, 10)), ref) == float("inf")
+    assert rel_error(ref * 1.01, ref) == pytest.approx(0.01)

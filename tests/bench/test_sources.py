@@ -1,0 +1,145 @@
+"""Each capture source on small inputs."""
+
+from __future__ import annotations
+
+import glob
+import time
+
+import numpy as np
+import pytest
+
+from tx2setup.bench.errors import BenchUsageError
+from tx2setup.bench.sources import GstSource, SyntheticZed, V4l2Camera, VideoFile, parse_source, write_y4m
+
+H, W = 24, 32  # per camera; a side-by-side frame is 24 x 64
+
+
+def _gst_available():
+    try:
+        GstSource.gst()
+    except BenchUsageError:
+        return False
+    return True
+
+
+def test_synthetic_frames_are_distinct_pairs_and_paced():
+    src = SyntheticZed(fps=0, pool=3, seed=1, height=H, width=W)
+    src.open()
+    frames = [src.capture() for _ in range(4)]
+    assert frames[0].shape == (2, H, W, 3) and frames[0].dtype == np.uint8
+    assert not np.array_equal(frames[0], frames[1])
+    assert frames[3] is frames[0]  # the pool cycles
+    paced = SyntheticZed(fps=200, height=H, width=W)
+    paced.open()
+    t0 = time.perf_counter()
+    for _ in range(11):
+        paced.capture()
+    assert time.perf_counter() - t0 >= 10 / 200 * 0.95  # 10 frame intervals at 200 fps
+
+
+def test_synthetic_uses_the_given_allocator():
+    made = []
+
+    def alloc(shape):
+        a = np.zeros(shape, np.uint8)
+        made.append(a)
+        return a
+
+    src = SyntheticZed(pool=2, height=H, width=W)
+    src.set_allocator(alloc)
+    src.open()
+    assert src.capture() is made[0] and made[0].any()
+
+
+def _side_by_side(n):
+    rng = np.random.default_rng(5)
+    return [rng.integers(0, 256, (H, 2 * W, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_y4m_video_round_trips_and_loops(tmp_path):
+    frames = _side_by_side(3)
+    path = tmp_path / "clip.y4m"
+    write_y4m(str(path), frames)
+    src = VideoFile(str(path), height=H, width=W)
+    src.open()
+    got = [src.capture() for _ in range(4)]
+    src.close()
+    assert src.reader == "y4m"
+    left, right = frames[1][:, :W], frames[1][:, W:]
+    # YUV 4:4:4 with 8-bit rounding both ways: within a few levels
+    assert np.abs(got[1][0].astype(int) - left).max() <= 3
+    assert np.abs(got[1][1].astype(int) - right).max() <= 3
+    assert np.array_equal(got[3], got[0])  # looped
+
+
+def test_npy_video_and_resize(tmp_path):
+    frames = np.stack(_side_by_side(2))
+    path = tmp_path / "clip.npy"
+    np.save(path, frames)
+    src = VideoFile(str(path), height=H // 2, width=W // 2)  # nearest-neighbour resize
+    src.open()
+    pair = src.capture()
+    assert pair.shape == (2, H // 2, W // 2, 3)
+    assert np.array_equal(pair[0], frames[0][::2, :W:2])
+    assert np.array_equal(pair[1], frames[0][::2, W::2])
+
+
+@pytest.mark.skipif(not _gst_available(), reason="PyGObject/GStreamer not installed (scripts/setup.sh installs them)")
+def test_gstreamer_videotestsrc():
+    desc = f"videotestsrc pattern=red num-buffers=5 ! video/x-raw,width={2 * W},height={H}"
+    src = GstSource(desc, height=H, width=W)
+    src.open()
+    try:
+        pair = src.capture()
+    finally:
+        src.close()
+    assert pair.shape == (2, H, W, 3)
+    r, g, b = (pair[..., i].mean() for i in range(3))
+    assert r > 200 and g < 40 and b < 40  # the red test pattern, in RGB order
+
+
+@pytest.mark.skipif(not _gst_available(), reason="PyGObject/GStreamer not installed (scripts/setup.sh installs them)")
+def test_video_file_decoded_through_gstreamer_when_cv2_is_missing(tmp_path, monkeypatch):
+    import sys
+
+    Gst = GstSource.gst()
+    path = tmp_path / "clip.avi"
+    pipe = Gst.parse_launch(
+        f"videotestsrc pattern=blue num-buffers=3 ! video/x-raw,width={2 * W},height={H} "
+        f"! jpegenc ! avimux ! filesink location={path}"
+    )
+    pipe.set_state(Gst.State.PLAYING)
+    msg = pipe.get_bus().timed_pop_filtered(10 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipe.set_state(Gst.State.NULL)
+    assert msg is not None and msg.type == Gst.MessageType.EOS
+    monkeypatch.setitem(sys.modules, "cv2", None)  # force the GStreamer reader
+    src = VideoFile(str(path), height=H, width=W)
+    src.open()
+    try:
+        pairs = [src.capture() for _ in range(4)]  # one more than the file has: loops
+    finally:
+        src.close()
+    assert src.reader == "gstreamer"
+    assert pairs[3].shape == (2, H, W, 3) and pairs[3][..., 2].mean() > 150  # blue (JPEG-lossy)
+
+
+@pytest.mark.skipif(not glob.glob("/dev/video*"), reason="no V4L2 device (/dev/video*) on this machine")
+def test_v4l2_camera():
+    pytest.importorskip("cv2")
+    src = V4l2Camera(sorted(glob.glob("/dev/video*"))[0], height=H, width=W)
+    src.open()
+    try:
+        assert src.capture().shape == (2, H, W, 3)
+    finally:
+        src.close()
+
+
+def test_v4l2_missing_device_is_a_usage_error():
+    with pytest.raises(BenchUsageError):
+        V4l2Camera("/dev/video-none").open()
+
+
+@pytest.mark.parametrize("text", ["webcam", "video:", "synthetic:fast", "gst:"])
+def test_bad_source_strings(text):
+    with pytest.raises(BenchUsageError):
+        parse_source(text)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tx2setup.bench.conditions import jetson_clocks_state, l4t_version, nvpmodel_mode
+from tx2setup.bench.telemetry import Telemetry, parse_nvsmi, parse_tegrastats
+
+TX2_LINE = (
+    "RAM 2012/7851MB (lfb 2x4MB) SWAP 0/3925MB (cached 0MB) CPU [12%@2035,off,off,3%@2035,5%@2035,1%@2035] "
+    "EMC_FREQ 0% GR3D_FREQ 37%@1300 APE 150 PLL@39C MCPU@39C PMIC@100C Tboard@35C GPU@38C BCPU@39C "
+    "thermal@38.5C Tdiode@36.25C VDD_IN 2000/2000 VDD_CPU 229/229 VDD_GPU 76/76 VDD_SOC 687/687"
+)
+ORIN_LINE = (
+    "RAM 3149/30536MB (lfb 6x4MB) CPU [1%@729,0%@729] GR3D_FREQ 0%@[305,0] cpu@47.5C gpu@45.5C "
+    "VDD_GPU_SOC 2000mW/2000mW VDD_CPU_CV 400mW/400mW VIN_SYS_5V0 3000mW/3000mW"
+)
+
+
+def test_parse_tegrastats_tx2():
+    f = parse_tegrastats(TX2_LINE)
+    assert f["ram_used_mb"] == 2012 and f["ram_total_mb"] == 7851
+    assert f["cpu_util_pct"] == pytest.approx((12 + 3 + 5 + 1) / 4)
+    assert f["gpu_util_pct"] == 37 and f["gpu_clock_mhz"] == 1300
+    assert f["gpu_temp_c"] == 38 and f["temp_thermal_c"] == 38.5
+    assert f["power_vdd_in_mw"] == 2000 and f["power_w"] == 2.0
+
+
+def test_parse_tegrastats_orin_bracketed_clock_and_mw():
+    f = parse_tegrastats(ORIN_LINE)
+    assert f["gpu_clock_mhz"] == 305 and f["gpu_temp_c"] == 45.5
+    assert f["power_vdd_gpu_soc_mw"] == 2000
+
+
+def test_parse_nvidia_smi_skips_na():
+    f = parse_nvsmi("87, 41, 183.5, 1980, 2619, [N/A]")
+    assert f == {"gpu_util_pct": 87, "gpu_temp_c": 41, "power_w": 183.5, "gpu_clock_mhz": 1980, "mem_clock_mhz": 2619}
+
+
+def test_proc_telemetry_summarises_a_window():
+    tel = Telemetry(interval_ms=20, prefer="proc").start()
+    deadline = time.monotonic() + 5
+    while len(tel.samples) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    tel.stop()
+    s = tel.summary()
+    assert s["source"] == "proc" and s["samples"] >= 3
+    util = s["fields"]["cpu_util_pct"]
+    assert 0 <= util["min"] <= util["mean"] <= util["max"] <= 100
+    assert tel.summary(t0=time.perf_counter() + 100)["samples"] == 0
+
+
+def test_conditions_parsers():
+    assert l4t_version("# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t186ref, EABI: aarch64") == "32.7.1"
+    assert l4t_version(None) is None
+    assert nvpmodel_mode("NV Power Mode: MAXN\n0\n") == {"name": "MAXN", "id": 0}
+    assert nvpmodel_mode("NV Power Mode: MAXP_CORE_ARM\n3") == {"name": "MAXP_CORE_ARM", "id": 3}
+    assert jetson_clocks_state()["method"]
