@@ -38,6 +38,7 @@ class VerifyOptions:
     model: str = "z2color"
     backend: str = "auto"
     duration: float = 5.0
+    source: str = "synthetic"  # the benchmark's camera source on the board
     target_fps: float | None = None  # overrides every board's target
     db: str | None = None
     forks: int = 16
@@ -132,6 +133,8 @@ def bench_command(opts: VerifyOptions, target: float, remote_json: str, bench_di
         "all" if opts.backend == "auto" else opts.backend,
         "--min-duration",
         f"{opts.duration:g}",
+        "--source",
+        opts.source,
         "--target-fps",
         f"{target:g}",
         "--json",

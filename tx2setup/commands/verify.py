@@ -15,6 +15,12 @@ import click
 @click.option(
     "--duration", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds per measurement."
 )
+@click.option(
+    "--source",
+    default="synthetic",
+    show_default=True,
+    help="Camera source on the boards: synthetic[:FPS], video:PATH, gst:PIPELINE, v4l2[:/dev/videoN].",
+)
 @click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), help="Override every board's target_fps.")
 @click.option("--db", help="History database (default: the user's data dir).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
@@ -27,6 +33,7 @@ def verify(
     model: str,
     backend: str,
     duration: float,
+    source: str,
     target_fps: float | None,
     db: str | None,
     junit: str | None,
@@ -42,7 +49,9 @@ def verify(
     from tx2setup.verify import VerifyOptions
     from tx2setup.verify import verify as run_verify
 
-    opts = VerifyOptions(inventory, limit, model, backend, duration, target_fps, db, forks)
+    opts = VerifyOptions(
+        inventory, limit, model, backend, duration, source=source, target_fps=target_fps, db=db, forks=forks
+    )
 
     def progress(board: str, what: str) -> None:
         click.echo(f"{board}: {what}", err=True)
