@@ -252,8 +252,17 @@ def render_html(
     rows = []
     for r, cells in zip(latest, table_rows(latest), strict=True):
         drop = regressions.get((r.run_id or 0, r.board))
+        stages = stages_of(r)
+        slowest = max(stages, key=lambda k: stages[k]) if stages else None
+        bottleneck = f"{slowest} {stages[slowest]:.2f} ms" if slowest else "-"
         rows.append(
-            {"cells": cells, "verdict": r.verdict, "regression": drop, "reason": r.reason, "conditions": r.conditions}
+            {
+                "cells": (*cells[:-1], bottleneck, cells[-1]),
+                "verdict": r.verdict,
+                "regression": drop,
+                "reason": r.reason,
+                "conditions": r.conditions,
+            }
         )
     history = [
         {
@@ -271,7 +280,7 @@ def render_html(
     return template.render(
         title=title,
         generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        columns=TABLE_COLUMNS,
+        columns=(*TABLE_COLUMNS[:-1], "slowest stage", TABLE_COLUMNS[-1]),
         rows=rows,
         history=history,
         history_columns=("finished", "run", *TABLE_COLUMNS),
