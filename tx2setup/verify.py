@@ -42,7 +42,8 @@ class VerifyOptions:
     target_fps: float | None = None  # overrides every board's target
     db: str | None = None
     forks: int = 16
-    ssh_timeout: float = 600.0
+    ssh_timeout: float = 600.0  # per step on one board (checks, benchmark)
+    connect_timeout: float = 30.0
 
 
 @dataclass
@@ -66,34 +67,23 @@ def _ssh(cfg: Path, name: str, command: str, timeout: float) -> subprocess.Compl
     )
 
 
-def run_checks(cfg: Path, name: str, plan_file: Path, workdir: Path, timeout: float) -> list[CheckResult]:
-    """The testinfra suite against one board; results parsed from its JUnit XML."""
-    junit = workdir / f"{name}.checks.xml"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-o",
-        "addopts=",
-        "--rootdir",
-        str(CHECKS_DIR),
-        f"--hosts=ssh://{name}",
-        f"--ssh-config={cfg}",
-        f"--tx2setup-plan={plan_file}",
-        f"--junitxml={junit}",
-        str(CHECKS_DIR),
-    ]
+def run_checks(
+    host_spec: str, host_id: str, plan_file: Path, junit: Path, timeout: float, ssh_config: Path | None = None
+) -> list[CheckResult]:
+    """The testinfra suite against one host (e.g. 'ssh://b1', id 'ssh://b1'); results come
+    from its JUnit XML. pytest runs isolated from any project config around it."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts="]
+    cmd += ["--rootdir", str(CHECKS_DIR), f"--hosts={host_spec}", f"--tx2setup-plan={plan_file}", f"--junitxml={junit}"]
+    if ssh_config is not None:
+        cmd.append(f"--ssh-config={ssh_config}")
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run([*cmd, str(CHECKS_DIR)], capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return [CheckResult("testinfra", "error", f"checks did not finish within {timeout:.0f} s")]
     if not junit.exists():
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
         return [CheckResult("testinfra", "error", f"pytest exited {proc.returncode}: {tail[0]}")]
-    return parse_junit(junit.read_text(), f"ssh://{name}")
+    return parse_junit(junit.read_text(), host_id)
 
 
 def parse_junit(text: str, host_id: str) -> list[CheckResult]:
@@ -228,12 +218,17 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
 
         def one(p: plan.BoardPlan) -> BoardResult:
             target = opts.target_fps or p.target_fps
-            note(p.name, "checks")
-            checks = run_checks(cfg, p.name, plan_file, workdir, opts.ssh_timeout)
-            unreachable = [c for c in checks if c.outcome == "error" and "unreachable" in c.message.lower()]
+            note(p.name, "connecting")
+            reach = _ssh(cfg, p.name, "true", opts.connect_timeout)
+            checks: list[CheckResult] = []
             bench: dict[str, Any] | None = None
-            bench_error = "skipped: board unreachable" if unreachable else ""
-            if not unreachable:
+            if reach.returncode == 255:
+                last = reach.stderr.strip().splitlines()[-1:] or ["ssh failed"]
+                bench_error = f"unreachable: {last[0]}"
+            else:
+                note(p.name, "checks")
+                junit = workdir / f"{p.name}.checks.xml"
+                checks = run_checks(f"ssh://{p.name}", f"ssh://{p.name}", plan_file, junit, opts.ssh_timeout, cfg)
                 note(p.name, "benchmark")
                 bench_dir = str(boards[p.name].hostvars.get("acceptance_dir", DEFAULT_BENCH_DIR))
                 remote_json = f"{bench_dir}/results/verify-{run_id}.json"

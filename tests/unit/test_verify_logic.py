@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,30 +26,9 @@ def test_checks_run_against_this_host_and_fail_for_the_right_reasons(tmp_path: P
     p = tx2_plan()
     plan_file = tmp_path / "plans.json"
     plan_file.write_text(json.dumps({"local": {**p.to_dict(), "settings": {"verify_min_disk_free_gb": 0.001}}}))
-    junit = tmp_path / "local.xml"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=",
-            "--rootdir",
-            str(verify.CHECKS_DIR),
-            "--hosts=local://",
-            f"--tx2setup-plan={plan_file}",
-            f"--junitxml={junit}",
-            str(verify.CHECKS_DIR),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 1, proc.stdout[-2000:]
-    results = {c.name: c for c in verify.parse_junit(junit.read_text(), "local")}
+    checks = verify.run_checks("local://", "local", plan_file, tmp_path / "local.xml", timeout=300)
+    results = {c.name: c for c in checks}
+    assert any(c.outcome == "failed" for c in checks)
     assert results["test_l4t_matches_plan"].outcome == "failed"
     assert "/etc/nv_tegra_release is missing" in results["test_l4t_matches_plan"].message
     assert results["test_disk_free"].outcome == "passed"  # this host does have 1 MB free
