@@ -293,8 +293,8 @@ def run(
     plans = plan.resolve(inv)
     root = project_root()
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    # created only once the artifacts are verified: a refused run leaves nothing behind
     rdir = Path(run_dir) if run_dir else cache.cache_root() / "runs" / f"provision-{stamp}-{os.getpid()}"
-    rdir.mkdir(parents=True, exist_ok=True)
 
     host_vars: dict[str, dict[str, Any]] = {p.name: p.ansible_vars() for p in plans}
     for hv in host_vars.values():
@@ -323,7 +323,7 @@ def run(
             hv["plan_components"] = list(hv["plan_components"])
             hv["plan_apt_sources"] = list(hv["plan_apt_sources"])
             hv["plan_notes"] = list(hv["plan_notes"])
-        (rdir / "runner").mkdir(exist_ok=True)
+        (rdir / "runner").mkdir(parents=True, exist_ok=True)
         plan_inv = rdir / "plan.yml"
         _write_plan_inventory(plan_inv, host_vars)
 
