@@ -255,7 +255,6 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
                 finished_at=time.time(),
                 run_id=run_id,
             )
-            history.record_board(run_id, result)  # atomically, only once the board finished
             note(p.name, verdict)
             return result
 
@@ -263,7 +262,10 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
             with ThreadPoolExecutor(max_workers=max(1, min(opts.forks, len(plans)))) as pool:
                 futures = [pool.submit(one, p) for p in plans]
                 for fut in as_completed(futures):
-                    outcome.results.append(fut.result())
+                    result = fut.result()
+                    # stored from this (the DB's) thread, atomically, once the board finished
+                    history.record_board(run_id, result)
+                    outcome.results.append(result)
         except BaseException:
             history.finish_run(run_id, "interrupted")
             raise

@@ -69,19 +69,26 @@ def test_torch_imports_at_planned_version(host: Any, plan: dict[str, Any]) -> No
         assert cuda_ok, "torch.cuda.is_available() is False on a Jetson"
 
 
+# Start a private roscore (own port, own process group) and ask it for its run_id.
+# Background jobs of a non-interactive shell ignore SIGINT, and a roscore that lost its
+# port may ignore SIGTERM too: stop the whole group with TERM, then KILL, so the check
+# always ends and leaves no process behind.
 ROSCORE = r"""
 set -u
-port=11399
+port=$((11400 + RANDOM % 500))
 export ROS_MASTER_URI=http://127.0.0.1:$port ROS_HOSTNAME=127.0.0.1
-roscore -p $port >/tmp/tx2setup-roscore.log 2>&1 &
+setsid roscore -p $port >/tmp/tx2setup-roscore.log 2>&1 &
 pid=$!
 answer=""
 for i in $(seq 150); do
-  answer=$(rosparam get /run_id 2>/dev/null) && break
+  answer=$(timeout 10 rosparam get /run_id 2>/dev/null) && break
   kill -0 $pid 2>/dev/null || break
   sleep 0.2
 done
-kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null
+kill -TERM -- -$pid 2>/dev/null
+for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -KILL -- -$pid 2>/dev/null
+wait $pid 2>/dev/null
 [ -n "$answer" ] && echo "run_id=$answer"
 """
 
