@@ -104,7 +104,9 @@ def resolve_board(inv: Inventory, board: Board, matrix: Matrix) -> BoardPlan:
                 inv, board, "components", f"pytorch is not available for JetPack {release.jetpack} (no NVIDIA wheel)"
             )
         torch_v = ov.get("torch_version", release.pytorch.version if release.pytorch else None)
-        tv_v = release.pytorch.torchvision if release.pytorch else None
+        # the matrix's torchvision matches the matrix's torch only
+        overridden = "torch_version" in ov or "torch_wheel_url" in ov
+        tv_v = release.pytorch.torchvision if release.pytorch and not overridden else None
         torch_url = ov.get("torch_wheel_url", release.pytorch.url if release.pytorch else None)
         torch_sha = release.pytorch.sha256 if release.pytorch and "torch_wheel_url" not in ov else None
         if torch_v and version_key(torch_v)[:2] < ACCEPTANCE_TORCH_FLOOR:

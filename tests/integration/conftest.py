@@ -142,3 +142,20 @@ def fresh_board(sim_fleet: SimFleetHandle) -> Iterator[Callable[..., tuple[SimBo
     for name in made:
         sim_fleet.fleet.destroy_board(name)
         (sim_fleet.sim_dir / f"{name}.ini").unlink(missing_ok=True)
+
+
+# The session's two boards go from fresh (sim tests) to provisioned (provision tests) to
+# verified (verify tests), so the modules run in that order whatever their names; tests
+# outside this folder (no boards) run first.
+STAGES = ("test_sim_", "test_provision", "test_verify")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+
+    def stage(item: pytest.Item) -> int:
+        if here not in item.path.parents:
+            return -1
+        return next((i for i, prefix in enumerate(STAGES) if item.path.name.startswith(prefix)), len(STAGES))
+
+    items.sort(key=stage)  # stable: file and definition order is kept within a stage

@@ -87,7 +87,8 @@ def test_history_flags_a_regression(cli: Callable[..., Any], fleet_ready: dict[s
     flagged = {(run, board): drop for run, board, drop in doc["regressions"]}
     for b in fleet_ready["fleet"].boards:
         assert flagged.get((last_run, b.name), 0) > 50, f"{b.name}: no regression flagged: {flagged}"
-    assert "REGRESSION" in rep.out
+    for b in fleet_ready["fleet"].boards:
+        assert f"regression: {b.name} in run {last_run}: end-to-end FPS down" in rep.out
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (scripts/setup.sh installs it)")

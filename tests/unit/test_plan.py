@@ -65,6 +65,7 @@ def test_yaml_inventory_and_overrides(tmp_path: Path) -> None:
     )
     (p,) = plan.resolve(fleet.load(tmp_path / "lab.yml"))
     assert p.emulated and p.torch_version == "2.13.0" and p.torch_sha256 is None
+    assert p.torchvision_version is None  # the matrix pairs torchvision with its own torch only
     assert p.components == ("pytorch", "ros") and p.zed_sdk_version is None and p.caffe_version is None
     assert p.apt_sources == (
         "deb http://127.0.0.1:8470/jetson/common r32.7 main",
