@@ -22,7 +22,8 @@ from tx2setup.results import History
 # take its first line under a timeout.
 PROBE = r"""
 m=@@tx2setup@@
-cat /proc/uptime; echo $m
+# the board's uptime is its init's age (a container's /proc/uptime is its host's)
+ps -o etimes= -p 1 2>/dev/null || cut -d' ' -f1 /proc/uptime; echo $m
 head -n1 /etc/nv_tegra_release 2>/dev/null; echo $m
 tr -d '\000' < /sys/firmware/devicetree/base/model 2>/dev/null; echo; echo $m
 nvpmodel -q 2>/dev/null; echo $m
@@ -108,9 +109,8 @@ def probe_board(target: SshTarget, timeout: float) -> BoardStatus:
             allow_agent=target.key_file is None,
             look_for_keys=target.key_file is None,
         )
-        _, stdout, _ = client.exec_command("sh -s", timeout=max(1.0, deadline - time.monotonic()))
-        stdout.channel.sendall(PROBE.encode())
-        stdout.channel.shutdown_write()
+        # a fixed script with no user values in it: the board's login shell runs it
+        _, stdout, _ = client.exec_command(PROBE, timeout=max(1.0, deadline - time.monotonic()))
         text = stdout.read().decode(errors="replace")
         return BoardStatus(target.name, target.host, True, **parse_probe(text))
     except (OSError, paramiko.SSHException) as exc:
