@@ -8,11 +8,13 @@ history DB at once and atomically; a board that did not finish is never stored a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -215,6 +217,7 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
         )
         run_id = history.start_run(str(inv.path), __version__, {k: v for k, v in opts.__dict__.items() if k != "db"})
         outcome = VerifyOutcome(run_id)
+        emulated_lock = threading.Lock()
 
         def one(p: plan.BoardPlan) -> BoardResult:
             target = opts.target_fps or p.target_fps
@@ -229,12 +232,14 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
                 note(p.name, "checks")
                 junit = workdir / f"{p.name}.checks.xml"
                 checks = run_checks(f"ssh://{p.name}", f"ssh://{p.name}", plan_file, junit, opts.ssh_timeout, cfg)
-                note(p.name, "benchmark")
                 bench_dir = str(boards[p.name].hostvars.get("acceptance_dir", DEFAULT_BENCH_DIR))
                 remote_json = f"{bench_dir}/results/verify-{run_id}.json"
-                bench, bench_error = run_bench(
-                    cfg, p.name, bench_command(opts, target, remote_json, bench_dir), remote_json, opts.ssh_timeout
-                )
+                command = bench_command(opts, target, remote_json, bench_dir)
+                # Emulated boards share this host's CPU: benchmark them one at a time, or
+                # each board's figures would measure the others' load. Real boards in parallel.
+                with emulated_lock if p.emulated else contextlib.nullcontext():
+                    note(p.name, "benchmark")
+                    bench, bench_error = run_bench(cfg, p.name, command, remote_json, opts.ssh_timeout)
             verdict, inf, e2e, p99, margin, reason = decide(p, target, checks, bench, bench_error)
             conditions = dict((bench or {}).get("conditions") or {})
             result = BoardResult(
