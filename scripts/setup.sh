@@ -9,11 +9,10 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   debootstrap systemd-container iproute2 openssh-client dpkg-dev   # emulated boards
   gnupg                                                             # sim: signs its apt repository
-  gcc libc6-dev                                                     # sim: /proc/device-tree shim
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   libgirepository1.0-dev libcairo2-dev pkg-config                   # PyGObject in the venv
-  chromium chromium-driver                                          # HTML report test
+  chromium                                                          # HTML report test (headless --dump-dom)
 )
 if [ "$(id -u)" = 0 ]; then
   missing=()
