@@ -19,6 +19,7 @@ from tx2setup.errors import MatrixError
 
 NVIDIA_APT_BASE = "https://repo.download.nvidia.com/jetson"
 VERSION_RE = re.compile(r"^\d+(\.\d+){1,3}$")
+RELEASE_LINE_RE = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*(\d+(?:\.\d+)*)")
 SHA256_RE = re.compile(r"^([0-9a-f]{64})?$")
 
 
@@ -154,6 +155,13 @@ class Release(Strict):
             f"# R{parts[0]} (release), REVISION: {revision}, GCID: 00000000, BOARD: {board}, "
             "EABI: aarch64, DATE: Thu Jan  1 00:00:00 UTC 2026"
         )
+
+
+def l4t_from_release_line(line: str) -> str | None:
+    """The reading of what Release.nv_tegra_release() writes (design.md section 4):
+    '# R32 (release), REVISION: 7.4, ...' -> '32.7.4'; None if the line is not one."""
+    m = RELEASE_LINE_RE.match(line.strip())
+    return f"{m.group(1)}.{m.group(2)}" if m else None
 
 
 class Matrix(Strict):

@@ -16,6 +16,7 @@ from typing import Any
 from tx2setup import fleet
 from tx2setup.connection import SshTarget
 from tx2setup.errors import Tx2SetupError
+from tx2setup.matrix import l4t_from_release_line
 from tx2setup.results import History
 
 # Read-only probe; sections separated by a marker line. tegrastats runs until killed, so
@@ -57,9 +58,9 @@ def parse_probe(text: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if uptime:
         out["uptime_s"] = float(uptime.split()[0])
-    m = re.match(r"# R(\d+) \(release\), REVISION: ([\d.]+)", release)
-    if m:
-        out["l4t"] = f"{m.group(1)}.{m.group(2)}"
+    l4t = l4t_from_release_line(release)
+    if l4t:
+        out["l4t"] = l4t
     if model:
         out["model"] = model
     nvp_lines = [ln.strip() for ln in nvp.splitlines() if ln.strip()]

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tx2setup.matrix import l4t_from_release_line
+
 PY = "python3"
 
 
@@ -18,10 +20,9 @@ def needs(plan: dict[str, Any], component: str) -> None:
 
 
 def l4t_of(release_line: str) -> str:
-    """'# R32 (release), REVISION: 7.4, ...' -> '32.7.4'."""
-    m = re.match(r"# R(\d+) \(release\), REVISION: ([\d.]+)", release_line)
-    assert m, f"/etc/nv_tegra_release is not in L4T format: {release_line!r}"
-    return f"{m.group(1)}.{m.group(2)}"
+    l4t = l4t_from_release_line(release_line)
+    assert l4t, f"/etc/nv_tegra_release is not in L4T format: {release_line!r}"
+    return l4t
 
 
 def test_l4t_matches_plan(host: Any, plan: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tx2setup.errors import ChecksumError, EnvironmentProblem, UserError
+from tx2setup.matrix import l4t_from_release_line
 
 BSP_DIRNAME = "Linux_for_Tegra"
 APPLY_MARKER = ".tx2setup-apply-binaries.json"
@@ -67,9 +68,10 @@ def read_version(bsp: Path) -> str | None:
             return f"{values['BSP_BRANCH']}.{values['BSP_MAJOR']}.{values['BSP_MINOR']}"
     release = bsp / "rootfs" / "etc" / "nv_tegra_release"
     if release.is_file():
-        m = re.match(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*(\d+)\.(\d+)", release.read_text())
-        if m:
-            return f"{m.group(1)}.{m.group(2)}.{m.group(3)}"
+        lines = release.read_text().splitlines()
+        l4t = l4t_from_release_line(lines[0]) if lines else None
+        if l4t is not None and l4t.count(".") == 2:  # flash.sh needs major.revision.minor
+            return l4t
     return None
 
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tx2setup.matrix import Module, Release, version_key
+from tx2setup.matrix import Module, Release, l4t_from_release_line, version_key
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,10 @@ def nv_tegra_release(release: Release, soc: str) -> str:
 
 def l4t_from_nv_tegra_release(first_line: str) -> str:
     """'# R32 (release), REVISION: 7.4, ...' -> '32.7.4' (the reading design.md section 4 describes)."""
-    m = re.match(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", first_line)
-    if not m:
+    l4t = l4t_from_release_line(first_line)
+    if l4t is None:
         raise ValueError(f"not an nv_tegra_release line: {first_line!r}")
-    return f"{m.group(1)}.{m.group(2)}"
+    return l4t
 
 
 def serial_number(seed: str) -> str:
