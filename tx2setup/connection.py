@@ -8,6 +8,8 @@ port and known_hosts, with host key checking kept on.
 from __future__ import annotations
 
 import shlex
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +65,9 @@ class SshTarget:
             "  ServerAliveCountMax 3",
             f"  StrictHostKeyChecking {'yes' if self.strict else 'no'}",
             "  ControlMaster auto",
-            "  ControlPersist 60s",
+            # open_master() starts one master per board for a whole verify run and
+            # close_master() ends it; the persist time only bounds a master left behind
+            "  ControlPersist 300s",
             f"  ControlPath {control_dir}/%C",
         ]
         if self.key_file:
@@ -81,3 +85,57 @@ def write_ssh_config(targets: list[SshTarget], directory: Path) -> Path:
     path.write_text("".join(t.ssh_config(control) for t in targets))
     path.chmod(0o600)
     return path
+
+
+# ssh's stderr for failures that another attempt cannot fix
+_PERMANENT = (
+    "connect to host",  # "ssh: connect to host H port 22: Connection timed out/refused"
+    "permission denied",
+    "host key verification failed",
+    "could not resolve",
+    "remote host identification has changed",
+)
+
+
+def open_master(cfg: Path, name: str, timeout: float, attempts: int = 3) -> str | None:
+    """Start the board's SSH control master in the background (ssh -M -N -f), so that
+    every later ssh, scp and testinfra command of the run is a client of one connection.
+
+    The master authenticates in the foreground and then forks: there is no
+    "connect to the new control master" step, which under load was seen to fail
+    ("Failed to connect to new control master") with ControlMaster=auto alone.
+    A transient failure is retried; returns None when the master is up, else the
+    last error line of ssh.
+    """
+    error = "ssh failed"
+    for attempt in range(attempts):
+        try:
+            proc = subprocess.run(
+                ["ssh", "-F", str(cfg), "-M", "-N", "-f", name],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            return f"no SSH connection within {timeout:.0f} s"
+        if proc.returncode == 0 and master_alive(cfg, name):
+            return None
+        lines = proc.stderr.strip().splitlines()
+        error = lines[-1] if lines else f"ssh exited {proc.returncode}"
+        if any(p in proc.stderr.lower() for p in _PERMANENT):
+            break
+        if attempt + 1 < attempts:
+            time.sleep(0.5 * (attempt + 1))  # back off before the next connection attempt
+    return error
+
+
+def master_alive(cfg: Path, name: str) -> bool:
+    proc = subprocess.run(["ssh", "-F", str(cfg), "-O", "check", name], capture_output=True, timeout=30, check=False)
+    return proc.returncode == 0
+
+
+def close_master(cfg: Path, name: str) -> None:
+    """Ask the board's control master to exit (no-op when there is none)."""
+    subprocess.run(["ssh", "-F", str(cfg), "-O", "exit", name], capture_output=True, timeout=30, check=False)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tx2setup import __version__, fleet, plan
-from tx2setup.connection import SshTarget, write_ssh_config
+from tx2setup.connection import SshTarget, close_master, open_master, write_ssh_config
 from tx2setup.results import BoardResult, CheckResult, History
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
@@ -222,12 +222,11 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
         def one(p: plan.BoardPlan) -> BoardResult:
             target = opts.target_fps or p.target_fps
             note(p.name, "connecting")
-            reach = _ssh(cfg, p.name, "true", opts.connect_timeout)
+            unreachable = open_master(cfg, p.name, opts.connect_timeout)
             checks: list[CheckResult] = []
             bench: dict[str, Any] | None = None
-            if reach.returncode == 255:
-                last = reach.stderr.strip().splitlines()[-1:] or ["ssh failed"]
-                bench_error = f"unreachable: {last[0]}"
+            if unreachable is not None:
+                bench_error = f"unreachable: {unreachable}"
             else:
                 note(p.name, "checks")
                 junit = workdir / f"{p.name}.checks.xml"
@@ -274,6 +273,9 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
         except BaseException:
             history.finish_run(run_id, "interrupted")
             raise
+        finally:
+            for name in targets:
+                close_master(cfg, name)
         history.finish_run(run_id, "complete")
     outcome.results.sort(key=lambda r: r.board)
     return outcome

@@ -120,6 +120,8 @@ def test_status_shows_boards_and_a_stopped_one_within_its_timeout(
         t0 = time.monotonic()
         res = cli("status", "-i", fleet_ready["inventory"], "--db", fleet_ready["db"], "--timeout", "3", "--json")
         elapsed = time.monotonic() - t0
+        # verify names the unreachable board at once (a refused connection is not retried)
+        lost = verify_cli(cli, fleet_ready, "--limit", victim.name, "--json", str(fleet_ready["out"] / "lost.json"))
     finally:
         fleet.fleet.start_board(victim.name)
     assert res.code == 4  # one board unreachable
@@ -130,6 +132,9 @@ def test_status_shows_boards_and_a_stopped_one_within_its_timeout(
     assert tx2["reachable"] and tx2["l4t"] == "32.7.4" and tx2["power_mode"].endswith("MAXP_CORE_ARM")
     assert tx2["gpu_load_pct"] is not None and tx2["gpu_temp_c"] is not None  # from the tegrastats stand-in
     assert tx2["last_verify"].startswith("PASS")
+    assert lost.code == 1, lost.out + lost.err
+    (row,) = json.loads((fleet_ready["out"] / "lost.json").read_text())["boards"]
+    assert row["verdict"] == "ERROR" and "unreachable" in row["reason"] and "refused" in row["reason"], row["reason"]
 
 
 def test_broken_board_fails_its_checks_and_the_other_passes(
