@@ -41,14 +41,18 @@ COMPONENT_OF = {"plan_torch_wheel_url": "pytorch", "plan_zed_sdk_url": "zed_sdk"
 
 
 def project_root() -> Path:
-    """The directory holding ansible.cfg, playbooks/ and roles/ (the checkout tx2setup runs from)."""
+    """The directory holding ansible.cfg, playbooks/ and roles/: TX2SETUP_PLAYBOOK_DIR if
+    set, else the checkout tx2setup runs from, else the copy inside the installed package
+    (tx2setup/ansible, which the wheel carries; in a checkout it is symlinks to the root)."""
     env = os.environ.get("TX2SETUP_PLAYBOOK_DIR")
-    root = Path(env) if env else Path(__file__).resolve().parent.parent
-    if not (root / PLAYBOOK).is_file():
-        raise EnvironmentProblem(
-            f"{root / PLAYBOOK} not found: run tx2setup from its checkout or set TX2SETUP_PLAYBOOK_DIR"
-        )
-    return root
+    package = Path(__file__).resolve().parent
+    candidates = [Path(env)] if env else [package.parent, package / "ansible"]
+    for root in candidates:
+        if (root / PLAYBOOK).is_file():
+            return root
+    raise EnvironmentProblem(
+        f"{candidates[0] / PLAYBOOK} not found: set TX2SETUP_PLAYBOOK_DIR to a directory holding playbooks/ and roles/"
+    )
 
 
 @dataclass
