@@ -51,8 +51,10 @@ def upstream(tmp_path: Path) -> Iterator[Upstream]:
 
         def copyfile(self, source: Any, outputfile: Any) -> None:
             data = source.read()
-            outputfile.write(data)
+            # counted before the write: the client may have read it all (and the test
+            # asserted) before this thread runs again
             sent.append(len(data))
+            outputfile.write(data)
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
