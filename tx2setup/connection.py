@@ -131,11 +131,21 @@ def open_master(cfg: Path, name: str, timeout: float, attempts: int = 3) -> str 
     return error
 
 
-def master_alive(cfg: Path, name: str) -> bool:
-    proc = subprocess.run(["ssh", "-F", str(cfg), "-O", "check", name], capture_output=True, timeout=30, check=False)
+def _control(cfg: Path, name: str, operation: str) -> bool:
+    """`ssh -O check|exit` against the board's control master; False when it does not answer."""
+    try:
+        proc = subprocess.run(
+            ["ssh", "-F", str(cfg), "-O", operation, name], capture_output=True, timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return False
     return proc.returncode == 0
+
+
+def master_alive(cfg: Path, name: str) -> bool:
+    return _control(cfg, name, "check")
 
 
 def close_master(cfg: Path, name: str) -> None:
     """Ask the board's control master to exit (no-op when there is none)."""
-    subprocess.run(["ssh", "-F", str(cfg), "-O", "exit", name], capture_output=True, timeout=30, check=False)
+    _control(cfg, name, "exit")
