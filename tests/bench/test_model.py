@@ -52,3 +52,57 @@ def test_postprocess_maps_outputs_to_percent_commands():
     out = torch.zeros(1, 20)
     out[0, 9], out[0, 19] = 0.2, -0.7
     assert z2.postprocess(out.numpy()) == (70, 0)
+
+
+def _port_forward(m, x, meta):
+    """The reference port's forward (raunakdoesdev/pytorch-neural-z2color nets/z2_color.py),
+    written out with functional ops: conv1, relu, pool, then ``torch.cat((metadata, x), 1)``
+    (metadata FIRST), conv2 (groups 2), relu, pool, view(-1, 2560), ip1, relu, ip2."""
+    import torch.nn.functional as F
+
+    y = F.max_pool2d(F.relu(F.conv2d(x, m.conv1.weight, m.conv1.bias, stride=3)), 3, 2)
+    y = torch.cat((meta, y), 1)
+    y = F.max_pool2d(F.relu(F.conv2d(y, m.conv2.weight, m.conv2.bias, stride=2, groups=2)), 3, 2)
+    y = F.relu(F.linear(y.view(-1, 2560), m.ip1.weight, m.ip1.bias))
+    return F.linear(y, m.ip2.weight, m.ip2.bias)
+
+
+def test_forward_matches_the_ports_concat_order():
+    m = z2.build_z2color(seed=4)
+    gen = torch.Generator().manual_seed(9)
+    x = torch.rand(2, 12, 94, 168, generator=gen) - 0.5
+    meta = z2.random_meta(2, gen)
+    meta[0, 0] = 1.0  # at least one plane set, so the metadata matter
+    with torch.no_grad():
+        assert torch.allclose(m(x, meta), _port_forward(m, x, meta), atol=1e-6)
+        # the pin can fail: with groups=2 the other order is a different function
+        feats = m.conv1_pool(torch.relu(m.conv1(x)))
+        ours = m.conv2(torch.cat((meta, feats), 1))
+        other = m.conv2(torch.cat((feats, meta), 1))
+        assert not torch.allclose(ours, other, atol=1e-4)
+
+
+def test_metadata_planes_feed_the_first_conv2_group_only():
+    m = z2.build_z2color(seed=5)
+    x = torch.rand(1, 12, 94, 168, generator=torch.Generator().manual_seed(1)) - 0.5
+    captured = []
+    hook = m.conv2.register_forward_hook(lambda mod, inp, out: captured.append(out.detach().clone()))
+    with torch.no_grad():
+        for plane in ("racing", "furtive"):  # first and last metadata plane
+            captured.clear()
+            m(x, z2.metadata(1, "direct"))
+            m(x, z2.metadata(1, plane))
+            base, moved = captured
+            # conv2 output channels 0..127 are group 1 (metadata + conv1 0..44), 128..255 group 2
+            assert not torch.allclose(base[:, :128], moved[:, :128])
+            assert torch.equal(base[:, 128:], moved[:, 128:])
+    hook.remove()
+
+
+def test_port_checkpoint_with_net_key_is_loaded(tmp_path):
+    src = z2.build_z2color(seed=8)
+    for key in ("net", "state_dict"):
+        path = tmp_path / (key + ".pt")
+        torch.save({key: src.state_dict()}, path)
+        loaded = z2.build_z2color(seed=0, weights=path)
+        assert torch.equal(loaded.ip2.weight, src.ip2.weight), key

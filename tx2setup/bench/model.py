@@ -4,6 +4,11 @@ Layout of the raw input (design.md section 6): 2 time frames x 2 ZED cameras x R
 12 uint8 channels of 376x672. Channel order is [left t-1, left t, right t-1, right t],
 RGB inside each. The metadata are 6 planes of 13x26, each all 0 or all 1 (racing, caffe,
 follow, direct, play, furtive).
+
+The metadata go FIRST in the concatenation before conv2, as in the reference port
+(``torch.cat((metadata, x), 1)``): conv2 has groups=2, so its first group sees the 6
+metadata planes plus conv1 channels 0..44 and its second group conv1 channels 45..95.
+The order changes the function, and weights trained with the port only fit this order.
 """
 
 import torch
@@ -33,7 +38,7 @@ class Z2Color(nn.Module):
     def forward(self, x, meta):
         # x: (B, 12, 94, 168) float in [-0.5, 0.5]; meta: (B, 6, 13, 26) of 0/1
         x = self.conv1_pool(F.relu(self.conv1(x)))
-        x = torch.cat((x, meta), 1)
+        x = torch.cat((meta, x), 1)  # metadata first, as the port: see the module docstring
         x = self.conv2_pool(F.relu(self.conv2(x)))
         x = x.reshape(x.size(0), -1)
         x = F.relu(self.ip1(x))
@@ -42,15 +47,22 @@ class Z2Color(nn.Module):
 
 def build_z2color(seed=0, weights=None):
     # type: (int, object) -> Z2Color
-    """Deterministic seeded weights, or a state dict loaded from ``weights`` (a path)."""
+    """Deterministic seeded weights, or a state dict loaded from ``weights`` (a path).
+
+    Accepted files: a bare state dict, ``{'state_dict': sd}``, or the port's checkpoints
+    ``{'net': sd}`` (its scripts/train_to_infer.py saves ``newweights['net']``).
+    """
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     model = Z2Color()
     torch.random.set_rng_state(gen_state)
     if weights is not None:
         state = torch.load(str(weights), map_location="cpu")
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
+        if isinstance(state, dict):
+            for key in ("state_dict", "net"):
+                if isinstance(state.get(key), dict):
+                    state = state[key]
+                    break
         model.load_state_dict(state)
     return model.eval()
 
