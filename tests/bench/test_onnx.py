@@ -45,3 +45,19 @@ def test_rel_error_rejects_nan_and_shape_mismatch():
     assert rel_error(np.full((1, 20), np.nan), ref) == float("inf")
     assert rel_error(np.ones((1, 10)), ref) == float("inf")
     assert rel_error(ref * 1.01, ref) == pytest.approx(0.01)
+
+
+def test_export_is_opset_13_with_only_basic_ops():
+    onnx = pytest.importorskip("onnx")
+    spec = load_spec("z2color")
+    model = onnx.load(onnx_for(spec))
+    default = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    assert default == [13]  # TensorRT 8.2 (JetPack 4.6) parses up to ~13; torch 1.10 exports <= 14
+    ops = {n.op_type for n in model.graph.node}
+    assert ops <= {"Conv", "Relu", "MaxPool", "Concat", "Reshape", "Gemm", "Constant"}, (
+        ops
+    )  # Constant: the Reshape target
+    assert {"Conv", "Concat", "Gemm"} <= ops
+    # metadata first in the Concat, as the reference port
+    concat = next(n for n in model.graph.node if n.op_type == "Concat")
+    assert concat.input[0] == "meta"

@@ -11,7 +11,7 @@ import os
 import torch
 
 from .errors import BackendUnavailable
-from .spec import export_onnx, first_output
+from .spec import ONNX_OPSET, export_onnx, first_output
 
 # Relative error (||out - ref|| / ||ref|| against the fp32 model in float64) allowed per precision.
 TOLERANCES = {"fp32": 1e-3, "fp16": 2e-2, "int8": 1e-1}
@@ -276,8 +276,9 @@ def _np_float32():
 
 def onnx_for(spec):
     # type: (object) -> str
-    """The model exported to ONNX once per weights hash and batch, in the cache."""
-    path = os.path.join(cache_dir(), "%s-%s-b%d.onnx" % (spec.name, spec.weights_hash[:16], spec.batch))
+    """The model exported to ONNX once per weights hash, batch and opset, in the cache."""
+    name = "%s-%s-b%d-op%d.onnx" % (spec.name, spec.weights_hash[:16], spec.batch, ONNX_OPSET)
+    path = os.path.join(cache_dir(), name)
     if not os.path.isfile(path):
         export_onnx(spec, path)
     return path

@@ -135,7 +135,12 @@ def load_spec(model, batch=1, seed=0, weights=None, input_shapes=None):
     return ModelSpec("torchscript", os.path.basename(model), names, shapes, module=module, weights_hash=digest)
 
 
-def export_onnx(spec, path, opset=17):
+# torch 1.10 (JetPack 4.6, the TX2) exports up to opset 14 and TensorRT 8.2's parser takes
+# up to about 13; Z2Color needs only Conv, Relu, MaxPool, Concat, Reshape and Gemm.
+ONNX_OPSET = 13
+
+
+def export_onnx(spec, path, opset=ONNX_OPSET):
     # type: (ModelSpec, str, int) -> str
     """Export the torch model to ONNX (fixed batch) with the TorchScript-based exporter."""
     if spec.onnx_path is not None and spec.kind == "onnx":
