@@ -17,6 +17,16 @@ from tx2setup.bench.spec import load_spec
 from .conftest import FAST
 
 
+class NanBackend(TorchBackend):
+    """A backend whose every output is NaN (a broken kernel, an fp16 overflow)."""
+
+    def __init__(self):
+        super().__init__("cpu-nan", device="cpu", description="deliberately NaN")
+
+    def run(self):
+        return super().run() * float("nan")
+
+
 class WrongBackend(TorchBackend):
     """A fast but wrong backend: its output is off by 5%."""
 
@@ -115,6 +125,14 @@ def test_missed_target_exits_1(tmp_path):
         ["--weights", "/nonexistent/w.pt"],
         ["--target-fps", "-3"],
         ["--json", "/nonexistent/dir/r.json"],
+        ["--min-iters", "0"],
+        ["--min-iters", "-4"],
+        ["--warmup", "-1"],
+        ["--min-duration", "-0.5"],
+        ["--min-duration", "nan"],
+        ["--batch", "0"],
+        ["--tolerance", "0"],
+        ["--profile", "/tmp/p.json", "--batch", "2"],
     ],
 )
 def test_bad_usage_exits_2(argv, capsys):
@@ -149,3 +167,47 @@ def test_user_torchscript_model_with_declared_shapes(tmp_path, capsys):
     assert r["correct"] and r["end_to_end"] is None  # camera pipeline is z2color-only
     assert doc["verdict"]["measure"] == "inference"
     assert cli.main(["--model", str(path)]) == 2  # shapes are required
+
+
+def test_nan_backend_is_incorrect_and_the_json_has_nulls(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "all_backends", lambda mode: [TorchBackend("cpu-fp32", device="cpu"), NanBackend()])
+    out = tmp_path / "r.json"
+    rc = cli.main(["--json", str(out), "--pipeline", "both", "--plain", *FAST[:-1]])
+    assert rc == 1  # the run fails as designed, without a traceback
+
+    def no_constants(name):
+        raise AssertionError("non-standard JSON token " + name)
+
+    json.loads(out.read_text(), parse_constant=no_constants)  # strict JSON: no NaN/Infinity
+    nan = {r["backend"]: r for r in load_json(str(out))["results"]}["cpu-nan"]
+    assert nan["correct"] is False and nan["max_rel_error"] is None
+    for e2e in nan["end_to_end_pipelines"].values():
+        assert e2e["rel_error"] is None
+    assert "not finite" in nan["pipeline_error"]
+    assert "FAIL cpu-nan: output not finite or of the wrong shape" in capsys.readouterr().out
+
+
+def test_profile_is_checked_before_any_work(tmp_path, monkeypatch):
+    def boom(mode):
+        raise AssertionError("backends were built before --profile was checked")
+
+    monkeypatch.setattr(cli, "all_backends", boom)
+    tiny = tmp_path / "tiny.pt"
+    torch.jit.trace(torch.nn.Linear(3, 2).eval(), torch.zeros(1, 3)).save(str(tiny))
+    argv = ["--model", str(tiny), "--input-shape", "x=1x3", "--profile", str(tmp_path / "p.json")]
+    assert cli.main(argv) == 2
+
+
+def test_profile_skips_incorrect_backends(tmp_path, monkeypatch):
+    class FastWrong(WrongBackend):
+        pass
+
+    monkeypatch.setattr(cli, "all_backends", lambda mode: [TorchBackend("cpu-fp32", device="cpu"), FastWrong()])
+    traced = []
+    monkeypatch.setattr("tx2setup.bench.profiling.write_profile", lambda path, b, *rest: traced.append(b.name))
+    rc = cli.main(["--profile", str(tmp_path / "p.json"), *FAST])
+    assert rc == 1 and traced == ["cpu-fp32"]
+    monkeypatch.setattr(cli, "all_backends", lambda mode: [FastWrong()])
+    traced.clear()
+    assert cli.main(["--profile", str(tmp_path / "p.json"), *FAST]) == 1
+    assert traced == []  # nothing correct to trace

@@ -106,3 +106,9 @@ def test_port_checkpoint_with_net_key_is_loaded(tmp_path):
         torch.save({key: src.state_dict()}, path)
         loaded = z2.build_z2color(seed=0, weights=path)
         assert torch.equal(loaded.ip2.weight, src.ip2.weight), key
+
+
+def test_postprocess_of_a_nan_prediction_is_straight_and_stopped():
+    out = torch.full((1, 20), float("nan"))
+    out[0, 19] = float("inf")
+    assert z2.postprocess(out.numpy()) == (49, 49)

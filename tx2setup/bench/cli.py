@@ -5,6 +5,7 @@ incorrect or the target was missed, 2 bad usage.
 """
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -113,19 +114,38 @@ def main(argv=None):
         return int(exc.code or 0)
 
 
+def _check_numbers(args):
+    # type: (object) -> None
+    """Range checks with one-line usage errors (argparse only checks the types)."""
+    checks = [
+        ("--warmup", args.warmup, args.warmup >= 0, ">= 0"),
+        ("--min-iters", args.min_iters, args.min_iters >= 1, ">= 1"),
+        ("--min-duration", args.min_duration, args.min_duration >= 0, ">= 0"),
+        ("--batch", args.batch, args.batch >= 1, ">= 1"),
+        ("--target-fps", args.target_fps, args.target_fps is None or args.target_fps > 0, "> 0"),
+        ("--tolerance", args.tolerance, args.tolerance is None or args.tolerance > 0, "> 0"),
+    ]
+    for option, value, ok, want in checks:
+        # NaN compares false everywhere, so "nan" is rejected too
+        if not ok or (isinstance(value, float) and value != value):
+            raise BenchUsageError("%s %s: must be %s" % (option, value, want))
+
+
 def _main(argv):
     # type: (list) -> int
     from .sources import parse_source
     from .spec import load_spec
 
     args = build_parser().parse_args(argv)
+    _check_numbers(args)
     policy = RunPolicy(args.warmup, args.min_iters, args.min_duration)
-    if args.target_fps is not None and args.target_fps <= 0:
-        raise BenchUsageError("--target-fps must be > 0")
     for path in (args.json, args.profile):
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise BenchUsageError("%s: its directory does not exist" % path)
     spec = load_spec(args.model, args.batch, args.seed, args.weights, args.input_shape)
+    if args.profile and not (spec.is_z2color and spec.batch == 1):
+        # checked before any work: the trace is of the end-to-end pipeline
+        raise BenchUsageError("--profile traces the end-to-end pipeline: z2color at batch 1 only")
     # fp32 means fp32: no TF32 in cuDNN convolutions or matmuls.
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -175,7 +195,7 @@ def _main(argv):
                 unavailable.append({"backend": backend.name, "precision": backend.precision, "reason": backend.failed})
             else:
                 results.append(entry)
-        if args.profile and results:
+        if args.profile:
             _profile(args, results, found, spec)
     finally:
         if telemetry is not None:
@@ -231,7 +251,9 @@ def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
             src = parse_source(args.source, seed=args.seed)
             e2e = run_end_to_end(backend, src, name, policy)
             probe = e2e.pop("probe")
-            e2e["rel_error"] = check_pipeline(spec, probe)
+            err = check_pipeline(spec, probe)
+            # NaN/inf output or a shape mismatch: null in the JSON, and the backend incorrect
+            e2e["rel_error"] = err if err is not None and math.isfinite(err) else None
             if telemetry is not None:
                 e2e["telemetry"] = telemetry.summary(t2, time.perf_counter())
             entry["end_to_end_pipelines"][name] = e2e
@@ -239,7 +261,7 @@ def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
                 entry["correct"] = False
                 entry["pipeline_error"] = "%s pipeline output differs from the reference (rel err %s)" % (
                     name,
-                    e2e["rel_error"],
+                    "%.3e" % e2e["rel_error"] if e2e["rel_error"] is not None else "not finite / wrong shape",
                 )
         entry["end_to_end"] = entry["end_to_end_pipelines"].get("optimized") or entry["end_to_end_pipelines"].get(
             "naive"
@@ -278,7 +300,11 @@ def _profile(args, results, found, spec):
     from .profiling import write_profile
     from .sources import parse_source
 
-    best = max(results, key=lambda r: (r.get("end_to_end") or r["inference"])["fps"])
+    correct = [r for r in results if r.get("correct")]
+    if not correct:
+        sys.stderr.write("tx2setup bench: no --profile trace: no backend was correct\n")
+        return
+    best = max(correct, key=lambda r: (r.get("end_to_end") or r["inference"])["fps"])
     backend = next(b for b, _ in found if b.name == best["backend"])
     backend.prepare(spec)  # its buffers were released after its run
     eager = None
@@ -287,7 +313,4 @@ def _profile(args, results, found, spec):
         eager.prepare(spec)
     src = parse_source(args.source, seed=args.seed)
     pipeline = "optimized" if args.pipeline in ("optimized", "both") else "naive"
-    if spec.is_z2color and spec.batch == 1:
-        write_profile(args.profile, backend, eager, src, pipeline)
-    else:
-        raise BenchUsageError("--profile traces the end-to-end pipeline: z2color at batch 1 only")
+    write_profile(args.profile, backend, eager, src, pipeline)

@@ -141,6 +141,11 @@ def postprocess(out):
     The net predicts 10 future values of each; the car drove on the latest prediction step
     (index 9 of steering, 19 of motor), offset by 0.5 and scaled to percent.
     """
-    steer = min(99, max(0, round((float(out[0][9]) + 0.5) * 100.0)))
-    motor = min(99, max(0, round((float(out[0][19]) + 0.5) * 100.0)))
-    return steer, motor
+    return _command(float(out[0][9])), _command(float(out[0][19]))
+
+
+def _command(value):
+    # type: (float) -> int
+    if value != value or value in (float("inf"), float("-inf")):
+        return 49  # a NaN/inf prediction: straight and stopped (the correctness check fails the backend)
+    return min(99, max(0, int(round((value + 0.5) * 100.0))))

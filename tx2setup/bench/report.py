@@ -1,6 +1,7 @@
 """The versioned JSON result (docs/bench.md), the verdict, and the human table (rich or plain)."""
 
 import json
+import math
 import os
 
 from . import SCHEMA_VERSION, __version__
@@ -60,11 +61,23 @@ def document(conditions, results, unavailable, verdict_, run_policy, telemetry):
     }
 
 
+def finite(obj):
+    # type: (object) -> object
+    """A copy with every NaN/inf float replaced by None: the JSON stays strict (no NaN tokens)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return dict((k, finite(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
 def write_json(doc, path):
     # type: (dict, str) -> None
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump(doc, fh, indent=2, sort_keys=True, allow_nan=False, default=str)
+        json.dump(finite(doc), fh, indent=2, sort_keys=True, allow_nan=False, default=str)
         fh.write("\n")
     os.replace(tmp, path)
 
@@ -140,10 +153,15 @@ def notes(doc):
             if st and st.get("unstable"):
                 lines.append("WARNING %s %s unstable: %s" % (r["backend"], label, "; ".join(st["unstable_reasons"])))
         if not r.get("correct"):
-            lines.append(
-                "FAIL %s: relative error %s exceeds tolerance %g"
-                % (r["backend"], _f(r.get("max_rel_error"), "%.3e"), r.get("tolerance", 0))
-            )
+            if r.get("max_rel_error") is None:
+                lines.append("FAIL %s: output not finite or of the wrong shape" % r["backend"])
+            elif r["max_rel_error"] > r.get("tolerance", 0):
+                lines.append(
+                    "FAIL %s: relative error %.3e exceeds tolerance %g"
+                    % (r["backend"], r["max_rel_error"], r.get("tolerance", 0))
+                )
+            if r.get("pipeline_error"):
+                lines.append("FAIL %s: %s" % (r["backend"], r["pipeline_error"]))
     v = doc["verdict"]
     if v.get("target_fps"):
         lines.append(
