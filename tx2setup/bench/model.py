@@ -148,4 +148,4 @@ def _command(value):
     # type: (float) -> int
     if value != value or value in (float("inf"), float("-inf")):
         return 49  # a NaN/inf prediction: straight and stopped (the correctness check fails the backend)
-    return min(99, max(0, int(round((value + 0.5) * 100.0))))
+    return min(99, max(0, round((value + 0.5) * 100.0)))
