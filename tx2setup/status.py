@@ -6,7 +6,9 @@ its own deadline, so a dead or stopped board shows as unreachable within the tim
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -89,36 +91,66 @@ def parse_tegrastats(line: str) -> dict[str, float]:
 
 
 def probe_board(target: SshTarget, timeout: float) -> BoardStatus:
+    """One board's status within `timeout` seconds overall, whatever the board does.
+
+    paramiko gives connect, banner, key exchange and auth each their own timeout, and
+    its banner read restarts its timer on every byte received, so a board that answers
+    slowly could hold `status` far past --timeout. The probe therefore runs in its own
+    thread; at the deadline the client is closed (paramiko's waits poll for that and
+    end) and the board is reported as unreachable without waiting for the thread.
+    """
     import paramiko
 
     client = paramiko.SSHClient()
+    outcome: list[BoardStatus] = []
+
+    def attempt() -> None:
+        try:
+            outcome.append(_probe(client, target, timeout))
+        except (OSError, EOFError, ValueError, paramiko.SSHException) as exc:
+            reason = (str(exc) or type(exc).__name__).splitlines()[0][:120]
+            outcome.append(BoardStatus(target.name, target.host, False, error=reason))
+        finally:
+            client.close()
+
+    worker = threading.Thread(target=attempt, name=f"status-{target.name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if outcome:
+        return outcome[0]
+    client.close()  # ends the thread's blocked paramiko call; nobody waits for it
+    return BoardStatus(target.name, target.host, False, error=f"no answer within {timeout:g} s")
+
+
+def _probe(client: Any, target: SshTarget, timeout: float) -> BoardStatus:
+    import paramiko
+
     if target.known_hosts:
-        client.load_host_keys(target.known_hosts)
+        known_hosts = os.path.expanduser(target.known_hosts)  # paramiko does not expand ~
+        if not os.path.isfile(known_hosts):
+            return BoardStatus(
+                target.name, target.host, False, error=f"known_hosts file {known_hosts} is missing (UserKnownHostsFile)"
+            )
+        client.load_host_keys(known_hosts)
     else:
         client.load_system_host_keys()
     client.set_missing_host_key_policy(paramiko.RejectPolicy() if target.strict else paramiko.AutoAddPolicy())
-    deadline = time.monotonic() + timeout
-    try:
-        client.connect(
-            target.host,
-            port=target.port,
-            username=target.user,
-            key_filename=target.key_file,
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            allow_agent=target.key_file is None,
-            look_for_keys=target.key_file is None,
-        )
-        # a fixed script with no user values in it: the board's login shell runs it
-        _, stdout, _ = client.exec_command(PROBE, timeout=max(1.0, deadline - time.monotonic()))
-        text = stdout.read().decode(errors="replace")
-        return BoardStatus(target.name, target.host, True, **parse_probe(text))
-    except (OSError, paramiko.SSHException) as exc:
-        reason = str(exc) or type(exc).__name__
-        return BoardStatus(target.name, target.host, False, error=reason.splitlines()[0][:120])
-    finally:
-        client.close()
+    key_file = None if target.key_file is None else os.path.expanduser(target.key_file)
+    client.connect(
+        target.host,
+        port=target.port,
+        username=target.user,
+        key_filename=key_file,
+        timeout=timeout,
+        banner_timeout=timeout,
+        auth_timeout=timeout,
+        allow_agent=key_file is None,
+        look_for_keys=key_file is None,
+    )
+    # a fixed script with no user values in it: the board's login shell runs it
+    _, stdout, _ = client.exec_command(PROBE, timeout=timeout)
+    text = stdout.read().decode(errors="replace")
+    return BoardStatus(target.name, target.host, True, **parse_probe(text))
 
 
 def fleet_status(

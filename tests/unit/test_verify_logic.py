@@ -4,15 +4,18 @@ host through testinfra's local backend), JUnit parsing, the verdict, status pars
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from tx2setup import fleet, plan, verify
 from tx2setup.connection import SshTarget
-from tx2setup.status import PROBE, parse_probe, parse_tegrastats, probe_board
+from tx2setup.status import PROBE, fleet_status, parse_probe, parse_tegrastats, probe_board
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,6 +95,98 @@ def test_unreachable_board_returns_within_its_timeout(tmp_path: Path) -> None:
     st = probe_board(target, timeout=2.0)
     assert not st.reachable and st.error
     assert time.monotonic() - t0 < 3.0
+
+
+def test_a_missing_known_hosts_file_is_the_boards_reason_not_a_crash(tmp_path: Path) -> None:
+    target = SshTarget("b1", "127.0.0.1", 9, "root", None, "~/no-such-dir-tx2setup/known_hosts", True, False)
+    st = probe_board(target, timeout=2.0)
+    assert not st.reachable
+    # ~ was expanded: the message names the real file
+    assert st.error.startswith(f"known_hosts file {Path.home()}/no-such-dir-tx2setup/known_hosts is missing")
+
+
+def test_a_board_that_accepts_and_never_speaks_ssh_is_cut_at_the_deadline(tmp_path: Path) -> None:
+    (tmp_path / "kh").write_text("")
+    with socket.create_server(("127.0.0.1", 0)) as srv:  # the kernel accepts; nobody speaks
+        target = SshTarget("mute", "127.0.0.1", srv.getsockname()[1], "root", None, str(tmp_path / "kh"), True, False)
+        st = probe_board(target, timeout=1.0)
+    assert not st.reachable
+    assert st.error in ("no answer within 1 s", "Error reading SSH protocol banner")
+
+
+class DrippingBoard(paramiko.ServerInterface):
+    """Stand-in SSH server: accepts the key, runs no command, and answers the probe one
+    byte every 0.2 s for ever. Each byte restarts paramiko's per-read channel timeout,
+    so without one overall deadline `status` waited for this board until it stopped."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        return paramiko.AUTH_SUCCESSFUL
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        return paramiko.OPEN_SUCCEEDED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        def drip() -> None:
+            while not self.stop.wait(0.2):  # the board's own pace, not synchronisation
+                try:
+                    channel.send(b"x")
+                except (OSError, EOFError):
+                    return
+
+        threading.Thread(target=drip, daemon=True).start()
+        return True
+
+
+def test_a_board_that_answers_forever_is_cut_at_the_overall_deadline(tmp_path: Path) -> None:
+    host_key = paramiko.RSAKey.generate(1024)
+    client_key = paramiko.RSAKey.generate(1024)
+    client_key.write_private_key_file(str(tmp_path / "id_rsa"))
+    stop = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        port = srv.getsockname()[1]
+        (tmp_path / "kh").write_text(f"[127.0.0.1]:{port} {host_key.get_name()} {host_key.get_base64()}\n")
+        transports: list[paramiko.Transport] = []
+
+        def serve() -> None:
+            conn, _ = srv.accept()
+            t = paramiko.Transport(conn)
+            transports.append(t)
+            t.add_server_key(host_key)
+            t.start_server(server=DrippingBoard(stop))
+
+        threading.Thread(target=serve, daemon=True).start()
+        target = SshTarget(
+            "drip", "127.0.0.1", port, "root", str(tmp_path / "id_rsa"), str(tmp_path / "kh"), True, False
+        )
+        try:
+            st = probe_board(target, timeout=1.0)
+        finally:
+            stop.set()
+            for t in transports:
+                t.close()
+    assert not st.reachable
+    assert st.error == "no answer within 1 s"
+
+
+def test_fleet_status_shows_every_board_when_one_has_no_known_hosts_file(tmp_path: Path) -> None:
+    (tmp_path / "lab.ini").write_text(
+        "[b]\n"
+        "b1 ansible_host=127.0.0.1 ansible_port=9 jetson_module=tx2 jetpack=4.6.4"
+        f" ansible_ssh_common_args='-o UserKnownHostsFile={tmp_path}/missing'\n"
+        "b2 ansible_host=127.0.0.2 ansible_port=9 jetson_module=tx2 jetpack=4.6.4"
+        f" ansible_ssh_common_args='-o UserKnownHostsFile={tmp_path}/kh'\n"
+    )
+    (tmp_path / "kh").write_text("")
+    rows = {s.name: s for s in fleet_status(str(tmp_path / "lab.ini"), timeout=2.0, db=str(tmp_path / "h.db"))}
+    assert set(rows) == {"b1", "b2"} and not any(s.reachable for s in rows.values())
+    assert "missing is missing" in rows["b1"].error
+    assert "known_hosts" not in rows["b2"].error
 
 
 def test_ssh_target_follows_ansible_connection_vars(tmp_path: Path) -> None:
