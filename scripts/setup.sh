@@ -12,7 +12,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   libgirepository1.0-dev libcairo2-dev pkg-config                   # PyGObject in the venv
-  chromium                                                          # HTML report test (headless --dump-dom)
+  chromium chromium-driver                                          # HTML report tests (headless, WebDriver)
 )
 if [ "$(id -u)" = 0 ]; then
   missing=()
