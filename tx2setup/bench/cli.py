@@ -274,6 +274,7 @@ def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
 
 def _calibration_batches(spec, args, count=16):
     # type: (object, object, int) -> list
+    """``count`` batches' worth of batch-1 samples; the backend groups them into --batch sized batches."""
     import numpy as np
 
     from . import model as z2
@@ -284,7 +285,7 @@ def _calibration_batches(spec, args, count=16):
     try:
         prev = np.array(src.capture())
         batches = []
-        for _ in range(count):
+        for _ in range(count * spec.batch):
             cur = np.array(src.capture())
             x = z2.preprocess(z2.stack_hwc(torch.from_numpy(prev), torch.from_numpy(cur)))
             batches.append([x, z2.metadata(1)])
