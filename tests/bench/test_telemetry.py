@@ -4,8 +4,12 @@ import time
 
 import pytest
 
+from tx2setup.bench import cli
 from tx2setup.bench.conditions import jetson_clocks_state, l4t_version, nvpmodel_mode
-from tx2setup.bench.telemetry import Telemetry, parse_nvsmi, parse_tegrastats
+from tx2setup.bench.report import load_json
+from tx2setup.bench.telemetry import Telemetry, nvsmi_argv, parse_nvsmi, parse_tegrastats
+
+from .conftest import FAST
 
 TX2_LINE = (
     "RAM 2012/7851MB (lfb 2x4MB) SWAP 0/3925MB (cached 0MB) CPU [12%@2035,off,off,3%@2035,5%@2035,1%@2035] "
@@ -30,7 +34,48 @@ def test_parse_tegrastats_tx2():
 def test_parse_tegrastats_orin_bracketed_clock_and_mw():
     f = parse_tegrastats(ORIN_LINE)
     assert f["gpu_clock_mhz"] == 305 and f["gpu_temp_c"] == 45.5
-    assert f["power_vdd_gpu_soc_mw"] == 2000
+    assert f["power_vdd_gpu_soc_mw"] == 2000 and f["power_vin_sys_5v0_mw"] == 3000
+    assert f["power_w"] == pytest.approx(5.4)  # no input rail on AGX Orin: the sum of its rails
+    assert "power_ram_mw" not in f and "power_swap_mw" not in f
+
+
+AGX_XAVIER_LINE = (
+    "RAM 1903/15692MB (lfb 3058x4MB) SWAP 0/7846MB (cached 0MB) CPU [2%@1190,1%@1190] EMC_FREQ 0% "
+    "GR3D_FREQ 0% AO@33C GPU@33.5C Tdiode@36.25C PMIC@100C AUX@32.5C CPU@34C thermal@33.45C "
+    "GPU 0/0 CPU 155/155 SOC 930/930 CV 0/0 VDDRQ 155/155 SYS5V 1636/1636"
+)
+ORIN_NANO_LINE = (
+    "RAM 2177/7620MB (lfb 2x4MB) CPU [0%@1510,0%@1510] GR3D_FREQ 0% cpu@47.5C gpu@46.5C "
+    "VDD_IN 4806mW/4806mW VDD_CPU_GPU_CV 520mW/520mW VDD_SOC 1400mW/1400mW"
+)
+
+
+def test_parse_tegrastats_every_rail_and_input_power():
+    xav = parse_tegrastats(AGX_XAVIER_LINE)
+    assert xav["power_gpu_mw"] == 0 and xav["power_sys5v_mw"] == 1636 and xav["power_cpu_mw"] == 155
+    assert xav["power_w"] == pytest.approx((155 + 930 + 155 + 1636) / 1000.0)
+    nano = parse_tegrastats(ORIN_NANO_LINE)
+    assert nano["power_vdd_cpu_gpu_cv_mw"] == 520
+    assert nano["power_w"] == pytest.approx(4.806)  # the input rail, not a sum
+    pom = parse_tegrastats("RAM 1/2MB POM_5V_IN 3000/2900 POM_5V_GPU 500/500")
+    assert pom["power_w"] == 3.0 and pom["power_pom_5v_gpu_mw"] == 500
+
+
+def test_nvidia_smi_queries_only_the_gpu_in_use():
+    argv = nvsmi_argv("GPU-1234", 200)
+    assert argv[argv.index("-i") + 1] == "GPU-1234"
+    assert "-i" not in nvsmi_argv(None, 200)
+
+
+def test_no_telemetry_keeps_every_key(tmp_path):
+    out = tmp_path / "r.json"
+    assert cli.main(["--backends", "cpu-fp32", "--json", str(out), *FAST]) == 0
+    doc = load_json(str(out))
+    keys = {"source", "samples", "interval_ms", "fields"}
+    assert set(doc["telemetry"]) == keys and doc["telemetry"]["source"] is None
+    r = doc["results"][0]
+    assert set(r["inference"]["telemetry"]) == keys
+    assert set(r["end_to_end"]["telemetry"]) == keys
 
 
 def test_parse_nvidia_smi_skips_na():

@@ -169,7 +169,7 @@ def _main(argv):
     pipelines = ["optimized", "naive"] if args.pipeline == "both" else [args.pipeline]
 
     from .conditions import collect
-    from .telemetry import Telemetry
+    from .telemetry import Telemetry, empty_summary, torch_gpu_id
 
     conditions = collect(
         {
@@ -182,7 +182,7 @@ def _main(argv):
             "pipelines": pipelines if run_e2e else [],
         }
     )
-    telemetry = None if args.no_telemetry else Telemetry().start()
+    telemetry = None if args.no_telemetry else Telemetry(gpu=torch_gpu_id()).start()
     results, unavailable = [], []
     seed = int.from_bytes(os.urandom(4), "little")  # fresh random inputs on every run
     try:
@@ -209,7 +209,7 @@ def _main(argv):
         unavailable,
         v,
         policy.as_dict(),
-        telemetry.summary() if telemetry else {"source": None},
+        telemetry.summary() if telemetry else empty_summary(),
     )
     if args.json:
         write_json(doc, args.json)
@@ -241,8 +241,7 @@ def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
     entry.update(check_backend(backend, spec, seed, tolerance=args.tolerance))
     t1 = time.perf_counter()
     entry["inference"] = _time_inference(backend, policy)
-    if telemetry is not None:
-        entry["inference"]["telemetry"] = telemetry.summary(t1, time.perf_counter())
+    entry["inference"]["telemetry"] = _window(telemetry, t1)
     entry["end_to_end"] = None
     entry["end_to_end_pipelines"] = {}
     if run_e2e:
@@ -254,8 +253,7 @@ def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
             err = check_pipeline(spec, probe)
             # NaN/inf output or a shape mismatch: null in the JSON, and the backend incorrect
             e2e["rel_error"] = err if err is not None and math.isfinite(err) else None
-            if telemetry is not None:
-                e2e["telemetry"] = telemetry.summary(t2, time.perf_counter())
+            e2e["telemetry"] = _window(telemetry, t2)
             entry["end_to_end_pipelines"][name] = e2e
             if e2e["rel_error"] is None or e2e["rel_error"] > entry["tolerance"]:
                 entry["correct"] = False
@@ -270,6 +268,14 @@ def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
     if backend.is_cuda:
         torch.cuda.empty_cache()
     return entry
+
+
+def _window(telemetry, t0):
+    # type: (object, float) -> dict
+    """The telemetry summary from ``t0`` to now; with --no-telemetry the same keys, null values."""
+    from .telemetry import empty_summary
+
+    return telemetry.summary(t0, time.perf_counter()) if telemetry is not None else empty_summary()
 
 
 def _calibration_batches(spec, args, count=16):

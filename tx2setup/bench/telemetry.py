@@ -46,13 +46,76 @@ def parse_tegrastats(line):
     for name, temp in re.findall(r"\b([A-Za-z0-9_]+)@(-?\d+(?:\.\d+)?)C\b", line):
         key = name.lower()
         out["gpu_temp_c" if key == "gpu" else "temp_%s_c" % key] = float(temp)
-    for rail, cur in re.findall(r"\b((?:VDD|POM)_[A-Z0-9_]+) (\d+)(?:mW)?/\d+(?:mW)?", line):
+    # Every power rail "NAME cur/avg" (TX2: no unit; Xavier/Orin: mW), e.g. VDD_IN 2000/2000,
+    # POM_5V_IN 3000/3000, GPU 0mW/0mW (AGX Xavier), VDD_GPU_SOC 1234mW/1234mW, VIN_SYS_5V0 ...
+    # The lookahead keeps "RAM 2012/7851MB" and "SWAP 0/3925MB" out.
+    rails = {}  # type: dict
+    for rail, cur in re.findall(r"(?:^|\s)([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/\d+(?:mW)?(?=\s|$)", line):
+        rails[rail] = float(cur)
         out["power_%s_mw" % rail.lower()] = float(cur)
-    for total in ("power_vdd_in_mw", "power_pom_5v_in_mw"):
-        if total in out:
-            out["power_w"] = out[total] / 1000.0
-            break
+    power = input_power_mw(rails)
+    if power is not None:
+        out["power_w"] = power / 1000.0
     return out
+
+
+# Rails that measure the whole module's input (TX2, Xavier NX, Orin NX/Nano): power_w is that rail.
+INPUT_RAILS = ("VDD_IN", "POM_5V_IN")
+
+
+def input_power_mw(rails):
+    # type: (dict) -> object
+    """The module's input power in mW from one tegrastats line's rails, or None.
+
+    An input rail (VDD_IN, POM_5V_IN) is used as is. Boards without one (AGX Xavier: GPU, CPU,
+    SOC, CV, VDDRQ, SYS5V; AGX Orin: VDD_GPU_SOC, VDD_CPU_CV, VIN_SYS_5V0, ...) report only
+    their sub-rails: there power_w is the sum of every rail, VIN_SYS_5V0 included, as jtop
+    totals it (it misses regulator losses, so it reads a little low).
+    """
+    for name in INPUT_RAILS:
+        if name in rails:
+            return rails[name]
+    if "VIN_SYS_5V0" in rails or "SYS5V" in rails:
+        return sum(rails.values())
+    return None
+
+
+def nvsmi_argv(gpu, interval_ms):
+    # type: (object, int) -> list
+    """The nvidia-smi sampling command, restricted to one GPU when it is known."""
+    argv = ["nvidia-smi", "--query-gpu=" + NVSMI_QUERY, "--format=csv,noheader,nounits"]
+    if gpu is not None:
+        argv += ["-i", str(gpu)]
+    argv += ["-lms", str(interval_ms)]
+    return argv
+
+
+def torch_gpu_id():
+    # type: () -> object
+    """nvidia-smi's id of the GPU torch uses: its UUID when torch exposes one.
+
+    torch's index counts only the CUDA_VISIBLE_DEVICES GPUs, nvidia-smi's counts all of them,
+    so a bare index would point at another GPU whenever that variable is set.
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    index = torch.cuda.current_device()
+    uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+    if uuid is not None:
+        text = str(uuid)
+        return text if text.startswith(("GPU-", "MIG-")) else "GPU-" + text
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if visible:
+        return visible[index] if index < len(visible) else None
+    return index
+
+
+def empty_summary():
+    # type: () -> dict
+    """The telemetry block when none was sampled (--no-telemetry): every key, null values."""
+    return {"source": None, "samples": 0, "interval_ms": None, "fields": {}}
 
 
 def parse_nvsmi(line):
@@ -114,9 +177,10 @@ class _ProcReader(object):
 class Telemetry(object):
     """Start, then ``summary(t0, t1)`` for any window, then stop."""
 
-    def __init__(self, interval_ms=200, prefer=None):
-        # type: (int, object) -> None
+    def __init__(self, interval_ms=200, prefer=None, gpu=None):
+        # type: (int, object, object) -> None
         self.interval_ms = interval_ms
+        self.gpu = gpu  # nvidia-smi -i: the GPU in use (UUID or index), not every GPU of the host
         self.samples = []  # type: list  # (time, dict)
         self._proc = None  # type: object
         self._thread = None  # type: object
@@ -140,13 +204,7 @@ class Telemetry(object):
             argv = ["tegrastats", "--interval", str(self.interval_ms)]
             self._spawn(argv, parse_tegrastats)
         elif self.source == "nvidia-smi":
-            argv = [
-                "nvidia-smi",
-                "--query-gpu=" + NVSMI_QUERY,
-                "--format=csv,noheader,nounits",
-                "-lms",
-                str(self.interval_ms),
-            ]
+            argv = nvsmi_argv(self.gpu, self.interval_ms)
             self._spawn(argv, parse_nvsmi)
         else:
             self._thread = threading.Thread(target=self._poll_proc, name="bench-telemetry")
