@@ -25,12 +25,36 @@ from typing import Any
 
 from tx2setup import __version__, fleet, plan
 from tx2setup.connection import SshTarget, close_master, open_master, write_ssh_config
+from tx2setup.errors import UserError
 from tx2setup.results import BoardResult, CheckResult, History
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 # Where the acceptance role installs the benchmark (roles/acceptance/defaults/main.yml).
 DEFAULT_BENCH_DIR = "/opt/tx2setup"
-CHECK_SETTINGS = ("verify_min_disk_free_gb", "verify_min_swap_mb", "jetson_base_clocks_on_boot")
+# What the checks compare with, and their values when the inventory sets none (the
+# jetson_base role's defaults where the setting is the role's).
+DEFAULT_CHECK_SETTINGS: dict[str, Any] = {
+    "verify_min_disk_free_gb": 1.0,
+    "jetson_base_clocks_on_boot": False,
+    "jetson_base_swap_file": "/swapfile",
+}
+# roles/jetson_base/defaults/main.yml: jetson_base_swap_size_mb is 64 on emulated boards
+# (a token file), 4096 on real ones
+ROLE_SWAP_MB = {True: 64, False: 4096}
+
+
+def check_settings(name: str, hostvars: dict[str, Any], emulated: bool) -> dict[str, Any]:
+    """The settings the checks use for one board. The swap minimum is verify_min_swap_mb,
+    else the swap file the role was told to make (jetson_base_swap_size_mb), else the role's
+    default for this kind of board: swap cannot pass just because nobody set a minimum."""
+    out = {k: hostvars.get(k, v) for k, v in DEFAULT_CHECK_SETTINGS.items()}
+    key = next((k for k in ("verify_min_swap_mb", "jetson_base_swap_size_mb") if k in hostvars), None)
+    raw = ROLE_SWAP_MB[emulated] if key is None else hostvars[key]
+    try:
+        out["verify_min_swap_mb"] = float(raw)
+    except (TypeError, ValueError):
+        raise UserError(f"host {name}: {key}: {raw!r} is not a number of MB (set verify_min_swap_mb)") from None
+    return out
 
 
 @dataclass(frozen=True)
@@ -111,7 +135,9 @@ def _outcome(case: ET.Element) -> tuple[str, str]:
         if node is not None:
             text = (node.get("message") or node.text or "").strip()
             return kind, text.splitlines()[0][:300] if text else ""
-    return "passed", ""
+    # a passing check can leave a note (record_property("note", ...)): how it was checked
+    note = next((p.get("value", "") for p in case.iter("property") if p.get("name") == "note"), "")
+    return "passed", note[:300]
 
 
 def bench_command(opts: VerifyOptions, target: float, remote_json: str, bench_dir: str) -> str:
@@ -207,9 +233,7 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
                 {
                     p.name: {
                         **p.to_dict(),
-                        "settings": {
-                            k: boards[p.name].hostvars[k] for k in CHECK_SETTINGS if k in boards[p.name].hostvars
-                        },
+                        "settings": check_settings(p.name, boards[p.name].hostvars, p.emulated),
                     }
                     for p in plans
                 }

@@ -4,8 +4,10 @@ host through testinfra's local backend), JUnit parsing, the verdict, status pars
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -35,8 +37,47 @@ def test_checks_run_against_this_host_and_fail_for_the_right_reasons(tmp_path: P
     assert results["test_l4t_matches_plan"].outcome == "failed"
     assert "/etc/nv_tegra_release is missing" in results["test_l4t_matches_plan"].message
     assert results["test_disk_free"].outcome == "passed"  # this host does have 1 MB free
-    assert results["test_swap"].outcome == "passed"  # 0 MB required by default
+    # a real TX2's swap minimum defaults to the role's 4096 MB swap file, not to 0
+    swap_mb = int(Path("/proc/meminfo").read_text().split("SwapTotal:")[1].split()[0]) / 1024
+    if swap_mb < 4096:
+        assert results["test_swap"].outcome == "failed"
+        assert "at least 4096 MB needed" in results["test_swap"].message
     assert "test_gstreamer_element_present[appsink]" in results
+    assert "test_jetpack_packages_match_plan" in results and "test_ros_is_sourced_and_roscore_answers" in results
+
+
+@pytest.mark.parametrize("size_mb, outcome", [(64, "passed"), (1, "failed")])
+def test_emulated_board_swap_is_the_role_swap_file(tmp_path: Path, size_mb: int, outcome: str) -> None:
+    """A container cannot swapon: on an emulated board the check looks at the swap file
+    (the role's 64 MB by default) and its result says so."""
+    p = plan.BoardPlan(**{**tx2_plan().to_dict(), "emulated": True})
+    swap_file = tmp_path / "swapfile"
+    with swap_file.open("wb") as fh:
+        fh.truncate(size_mb * 1048576)  # sparse: its size is what counts
+    settings = {**verify.check_settings(p.name, {}, True), "jetson_base_swap_file": str(swap_file)}
+    assert settings["verify_min_swap_mb"] == 64
+    (tmp_path / "plans.json").write_text(json.dumps({"local": {**p.to_dict(), "settings": settings}}))
+    junit = tmp_path / "swap.xml"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-k", "test_swap"]
+    cmd += ["--rootdir", str(verify.CHECKS_DIR), "--hosts=local://", f"--tx2setup-plan={tmp_path / 'plans.json'}"]
+    subprocess.run([*cmd, f"--junitxml={junit}", str(verify.CHECKS_DIR)], capture_output=True, check=False)
+    (check,) = verify.parse_junit(junit.read_text(), "local")
+    assert check.outcome == outcome
+    if outcome == "passed":
+        assert check.message == f"emulated board: swap file {swap_file} is 64 MB (containers cannot swapon)"
+    else:
+        assert "is 1 MB, at least 64 needed" in check.message
+
+
+def test_swap_minimum_follows_the_inventory() -> None:
+    assert verify.check_settings("b", {}, False)["verify_min_swap_mb"] == 4096
+    assert verify.check_settings("b", {"jetson_base_swap_size_mb": 2048}, False)["verify_min_swap_mb"] == 2048
+    both = {"jetson_base_swap_size_mb": 2048, "verify_min_swap_mb": "512"}
+    assert verify.check_settings("b", both, False)["verify_min_swap_mb"] == 512
+    with pytest.raises(
+        verify.UserError, match=re.escape("host b: jetson_base_swap_size_mb: '{{ x }}' is not a number")
+    ):
+        verify.check_settings("b", {"jetson_base_swap_size_mb": "{{ x }}"}, False)
 
 
 def bench_doc(e2e: float, inf: float, correct: bool = True) -> dict[str, object]:

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-# What a board must have free, unless the inventory says otherwise.
-DEFAULT_SETTINGS = {"verify_min_disk_free_gb": 1.0, "verify_min_swap_mb": 0, "jetson_base_clocks_on_boot": False}
+from tx2setup.verify import check_settings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,12 +25,11 @@ def _plans_from_inventory(path: str) -> dict[str, dict[str, Any]]:
     from tx2setup import fleet, plan
 
     inv = fleet.load(path)
-    out: dict[str, dict[str, Any]] = {}
     by_name = {b.name: b for b in inv.boards}
-    for p in plan.resolve(inv):
-        settings = {k: by_name[p.name].hostvars.get(k, v) for k, v in DEFAULT_SETTINGS.items()}
-        out[p.name] = {**p.to_dict(), "settings": settings}
-    return out
+    return {
+        p.name: {**p.to_dict(), "settings": check_settings(p.name, by_name[p.name].hostvars, p.emulated)}
+        for p in plan.resolve(inv)
+    }
 
 
 @pytest.fixture(scope="session")
@@ -60,4 +58,5 @@ def plan(host: Any, all_plans: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.fixture
 def settings(plan: dict[str, Any]) -> dict[str, Any]:
-    return {**DEFAULT_SETTINGS, **plan.get("settings", {})}
+    """The plan file's settings over the defaults `verify` would use for this board."""
+    return {**check_settings(plan["name"], {}, bool(plan["emulated"])), **plan.get("settings", {})}
