@@ -14,6 +14,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,23 @@ SAFE_HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/+@=,-]*$")
+SAFE_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\$?$")
+URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9_.:/+@=,%~-]*)?$")
+# What each override must look like (after the unsafe-character check).
+OVERRIDE_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
+    "ros_distro": (re.compile(r"^[a-z]+$"), "a ROS distro name like melodic"),
+    "torch_version": (
+        re.compile(r"^\d+\.\d+(\.\d+)?((a|b|rc)\d+)?(\+[A-Za-z0-9.]+)?$"),
+        "a torch version like 1.10.0",
+    ),
+    "torch_wheel_url": (URL_RE, "an http(s) URL"),
+    "zed_sdk_version": (re.compile(r"^\d+\.\d+(\.\d+)?$"), "a ZED SDK version like 3.8 or 3.8.2"),
+    "zed_sdk_url": (URL_RE, "an http(s) URL"),
+    "caffe_source_url": (URL_RE, "an http(s) URL"),
+    "nvidia_apt_base": (URL_RE, "an http(s) URL"),
+}
+# Overrides that only make sense together: a wheel URL names one torch version.
+OVERRIDE_PAIRS = (("torch_version", "torch_wheel_url"),)
 OVERRIDE_FIELDS = (
     "ros_distro",
     "torch_version",
@@ -54,6 +73,7 @@ class Board:
     overrides: dict[str, str] = field(default_factory=dict)
     usb_port: str | None = None
     serial: str | None = None
+    ansible_port: int | None = None
     hostvars: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -63,7 +83,7 @@ class Inventory:
     boards: tuple[Board, ...]
 
 
-def _run_ansible_inventory(path: Path) -> dict[str, Any]:
+def _run_ansible_inventory(path: Path, vault_password_file: str | None = None) -> dict[str, Any]:
     exe = shutil.which("ansible-inventory")
     if exe is None:
         venv_exe = Path(sys.executable).with_name("ansible-inventory")
@@ -79,9 +99,20 @@ def _run_ansible_inventory(path: Path) -> dict[str, Any]:
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_DEPRECATION_WARNINGS="False",
     )
-    proc = subprocess.run([exe, "-i", str(path), "--list"], capture_output=True, text=True, env=env, check=False)
+    argv = [exe, "-i", str(path), "--list"]
+    if vault_password_file:
+        if not Path(vault_password_file).is_file():
+            raise InventoryError(f"{vault_password_file}: no such vault password file")
+        argv += ["--vault-password-file", vault_password_file]
+    # Ansible creates ~/.ansible/tmp on every start: give it a scratch home instead, so a
+    # check touches nothing. Collections keep their usual place.
+    with tempfile.TemporaryDirectory(prefix="tx2setup-ansible-") as scratch:
+        home = Path.home() / ".ansible"
+        env.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{home / 'collections'}:/usr/share/ansible/collections")
+        env.update(ANSIBLE_HOME=scratch, ANSIBLE_LOCAL_TEMP=str(Path(scratch) / "tmp"))
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        raise InventoryError(f"{path}: {_ansible_error_line(proc.stderr, path)}")
+        raise InventoryError(_ansible_error_line(proc.stderr, path))
     try:
         data: dict[str, Any] = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
@@ -90,22 +121,133 @@ def _run_ansible_inventory(path: Path) -> dict[str, Any]:
 
 
 def _ansible_error_line(stderr: str, path: Path) -> str:
-    """Reduce ansible-inventory's wrapped, multi-plugin complaint to the one line that matters."""
+    """Reduce ansible-inventory's wrapped, multi-plugin complaint to the one line that matters,
+    starting with the file at fault (the inventory, or a group_vars/host_vars file)."""
     # Ansible wraps warnings at the terminal width: undo the wrapping first.
     text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", stderr).split())
     stop = r"(?= \[WARNING\]| ERROR!| \[ERROR\]|$)"
-    m = re.search(rf"{re.escape(str(path))}:(\d+): (.+?){stop}", text)
+    m = re.search(rf"(/\S+|{re.escape(str(path))}):(\d+): (.+?){stop}", text)
     if m:  # INI: "lab.ini:7: Expected key=value host variable assignment, got: x"
-        return f"line {m.group(1)}: {m.group(2)}"
+        return f"{_shown(m.group(1), path)}: line {m.group(2)}: {m.group(3)}"
     m = re.search(
-        r"Syntax Error while loading YAML\. (.+?) The error appears to be in '[^']*': line (\d+), column (\d+)", text
+        r"Syntax Error while loading YAML\. (.+?) The error appears to be in '([^']*)': line (\d+), column (\d+)", text
     )
-    if m:
-        return f"line {m.group(2)}, column {m.group(3)}: YAML syntax error: {m.group(1)}"
+    if m:  # the file may be the inventory or a group_vars/host_vars file it pulls in
+        return f"{_shown(m.group(2), path)}: line {m.group(3)}, column {m.group(4)}: YAML syntax error: {m.group(1)}"
+    if "no vault secrets" in text or "Decryption failed" in text:
+        m = re.search(r"(?:on|file) (/\S+?)(?:[:.,]? |$)", text)
+        where = _shown(m.group(1), path) if m else str(path)
+        return f"{where}: vault-encrypted; pass --vault-password-file (or set ANSIBLE_VAULT_PASSWORD_FILE)"
+    # No line from Ansible: find the offending line ourselves.
+    found = _locate_syntax_error(path, text)
+    if found:
+        return found
     m = re.search(rf"ERROR! (.+?){stop}", text)
     if m:
-        return m.group(1)
-    return text or "ansible-inventory failed"
+        return f"{path}: {m.group(1)}"
+    return f"{path}: {text or 'ansible-inventory failed'}"
+
+
+def _shown(name: str, path: Path) -> str:
+    """A file Ansible names (absolute), shown relative to the inventory as the user gave it."""
+    if name == str(path):
+        return name
+    base = path if path.is_dir() else path.parent
+    try:
+        return str(base / Path(name).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return name
+
+
+INI_SECTION = re.compile(r"^\[([A-Za-z0-9_.-]+)(:(vars|children))?\]\s*([#;].*)?$")
+YAML_EXTS = (".yml", ".yaml", ".json")
+
+
+def _locate_syntax_error(path: Path, text: str) -> str | None:
+    """For "Completely failed to parse" with no line: the file and line at fault, found by
+    reading the sources ourselves (only to place the error; Ansible's parse stays the truth)."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        ini_files = [p for p in files if p.suffix == ".ini"]
+        parsed = [p for p in files if p.suffix in ("", *YAML_EXTS)]
+        if ini_files and not parsed:
+            names = ", ".join(p.name for p in ini_files)
+            return (
+                f"{path}: Ansible skips *.ini files inside an inventory directory (INVENTORY_IGNORE_EXTS),"
+                f" so it found no inventory in it ({names}): pass the file, -i {ini_files[0]}"
+            )
+        sources = parsed
+    else:
+        sources = [path]
+    for src in sources:
+        try:
+            body = src.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        found = _yaml_problem(body) if src.suffix in YAML_EXTS else _ini_problem(body)
+        if found:
+            return f"{src}: {found}"
+        if src.suffix not in YAML_EXTS:
+            m = re.search(
+                rf"Failed to parse {re.escape(str(src.resolve()))} with ini plugin: (.+?)(?= \[WARNING\]| ERROR!|$)",
+                text,
+            )
+            if m:
+                return f"{src}: {m.group(1)}"
+    return None
+
+
+def _ini_problem(body: str) -> str | None:
+    for n, raw in enumerate(body.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("[") and not INI_SECTION.match(line):
+            return f"line {n}: bad section header {line!r} (expected [group], [group:vars] or [group:children])"
+    return None
+
+
+def _yaml_problem(body: str) -> str | None:
+    """The first structural problem of a YAML inventory (group: {hosts, vars, children}), with its line."""
+    import yaml
+
+    try:
+        root = yaml.compose(body, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        return f"{where}YAML syntax error: {getattr(exc, 'problem', exc)}"
+    if root is None:
+        return None
+
+    def line(node: yaml.Node) -> int:
+        return int(node.start_mark.line) + 1
+
+    def group(name: str, node: yaml.Node) -> str | None:
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+            return None
+        if not isinstance(node, yaml.MappingNode):
+            return f"line {line(node)}: group {name!r} must be a mapping (hosts, vars, children)"
+        for key, value in node.value:
+            k = key.value
+            if k not in ("hosts", "vars", "children"):
+                return f"line {line(key)}: group {name!r}: unexpected key {k!r} (hosts, vars or children)"
+            empty = isinstance(value, yaml.ScalarNode) and value.value in ("", "~", "null")
+            if not empty and not isinstance(value, yaml.MappingNode):
+                kind = "a list" if isinstance(value, yaml.SequenceNode) else "a scalar"
+                return f"line {line(value)}: group {name!r}: {k} must be a mapping of names, not {kind}"
+            if k == "children" and isinstance(value, yaml.MappingNode):
+                for child_key, child in value.value:
+                    found = group(str(child_key.value), child)
+                    if found:
+                        return found
+        return None
+
+    if not isinstance(root, yaml.MappingNode):
+        return f"line {line(root)}: the top level must be a mapping of groups (all: ...)"
+    for key, value in root.value:
+        found = group(str(key.value), value)
+        if found:
+            return found
+    return None
 
 
 def _hostvars(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -138,68 +280,129 @@ def _groups_of(data: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def _fail(path: Path, host: str, fieldname: str, msg: str) -> InventoryError:
-    return InventoryError(f"{path}: host {host}: {fieldname}: {msg}")
+def origin(path: Path, host: str, groups: Sequence[str], key: str, hostvars: dict[str, Any] | None = None) -> str:
+    """' (set in DIR/group_vars/tx2.yml)' when the value of `key` for `host` comes from a
+    host_vars/group_vars file next to the inventory, '' when it is in the inventory itself
+    (or cannot be placed). Only used to word an error; Ansible resolved the value."""
+    if hostvars is not None and key not in hostvars:
+        return ""
+    base = path if path.is_dir() else path.parent
+    candidates = [base / "host_vars" / host]
+    if path.is_file() and _ini_host_sets(path, host, key):
+        candidates = candidates[:1]  # the host line beats group_vars files
+    else:
+        candidates += [base / "group_vars" / g for g in reversed(groups)] + [base / "group_vars" / "all"]
+    for cand in candidates:
+        for f in _var_files(cand):
+            if _file_sets(f, key):
+                return f" (set in {f})"
+    return ""
+
+
+def _ini_host_sets(path: Path, host: str, key: str) -> bool:
+    try:
+        body = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(rf"(?m)^\s*{re.escape(host)}\s.*\b{re.escape(key)}\s*[=:]", body) is not None
+
+
+def _var_files(stem: Path) -> list[Path]:
+    files = [stem.with_name(stem.name + ext) for ext in ("", ".yml", ".yaml", ".json")]
+    out = [f for f in files if f.is_file()]
+    if stem.is_dir():
+        out += sorted(f for f in stem.rglob("*") if f.is_file())
+    return out
+
+
+def _file_sets(f: Path, key: str) -> bool:
+    import yaml
+
+    try:
+        text = f.read_text(encoding="utf-8", errors="replace")
+        if text.lstrip().startswith("$ANSIBLE_VAULT"):
+            return False
+        data = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and key in data
+
+
+def _fail(
+    path: Path, host: str, fieldname: str, msg: str, groups: Sequence[str] = (), hv: dict[str, Any] | None = None
+) -> InventoryError:
+    where = origin(path, host, groups, fieldname, hv) if hv is not None else ""
+    return InventoryError(f"{path}: host {host}: {fieldname}: {msg}{where}")
 
 
 def _board_from_vars(path: Path, name: str, hv: dict[str, Any], groups: list[str]) -> Board:
+    def fail(fieldname: str, msg: str) -> InventoryError:
+        return _fail(path, name, fieldname, msg, groups, hv)
+
     if not SAFE_NAME.match(name):
-        raise _fail(
-            path,
-            name,
-            "name",
-            "host name may only hold letters, digits, '.', '_' and '-' (it is used in paths and commands)",
+        raise fail(
+            "name", "host name may only hold letters, digits, '.', '_' and '-' (it is used in paths and commands)"
         )
     host = hv.get("ansible_host")
     if host is None or str(host).strip() == "":
-        raise _fail(path, name, "ansible_host", "missing (every board needs the address Ansible connects to)")
+        raise fail("ansible_host", "missing (every board needs the address Ansible connects to)")
     host = str(host)
     try:
         ipaddress.ip_address(host)
     except ValueError:
         if not SAFE_HOSTNAME.match(host):
-            raise _fail(
-                path, name, "ansible_host", f"{host!r} is neither an IP address nor a valid host name"
-            ) from None
+            raise fail("ansible_host", f"{host!r} is neither an IP address nor a valid host name") from None
+    port = hv.get("ansible_port")
+    port_i: int | None = None
+    if port is not None:
+        if not re.fullmatch(r"\d{1,5}", str(port)) or not 0 < int(str(port)) < 65536:
+            raise fail("ansible_port", f"{port!r} is not a TCP port (1-65535)")
+        port_i = int(str(port))
+    user = hv.get("ansible_user")
+    if user is not None and not SAFE_USER.match(str(user)):
+        raise fail("ansible_user", f"{user!r} is not a plain user name (it is used in commands)")
+    for key in ("board_serial", "usb_port"):
+        value = hv.get(key)
+        if value is not None and (str(value) == "" or not SAFE_VALUE.match(str(value))):
+            raise fail(key, f"{value!r} holds characters that are unsafe in a command")
     module = hv.get("jetson_module")
     if module is None:
-        raise _fail(
-            path,
-            name,
-            "jetson_module",
-            "missing (one of tx2, tx2-nx, xavier-nx, agx-xavier, orin-nx, orin-nano, agx-orin)",
-        )
-    jetpack = hv.get("jetpack")
-    if jetpack is None:
-        raise _fail(path, name, "jetpack", "missing (set it on the host or inherit it from a group)")
-    jetpack = str(jetpack)
-    if not re.fullmatch(r"\d+(\.\d+){0,3}", jetpack):
-        raise _fail(path, name, "jetpack", f"{jetpack!r} is not a version like 4.6.4")
+        raise fail("jetson_module", "missing (one of tx2, tx2-nx, xavier-nx, agx-xavier, orin-nx, orin-nano, agx-orin)")
+    if not SAFE_VALUE.match(str(module)):
+        raise fail("jetson_module", f"{module!r} holds characters that are unsafe in a command")
+    jetpack = _jetpack_of(hv, fail)
     power = hv.get("power_mode")
     if power is not None and not SAFE_VALUE.match(str(power)):
-        raise _fail(path, name, "power_mode", f"{power!r} holds characters that are unsafe in a command")
+        raise fail("power_mode", f"{power!r} holds characters that are unsafe in a command")
     target = hv.get("target_fps", DEFAULT_TARGET_FPS)
     try:
         target_f = float(target)
     except (TypeError, ValueError):
-        raise _fail(path, name, "target_fps", f"{target!r} is not a number") from None
+        raise fail("target_fps", f"{target!r} is not a number") from None
     if not (target_f > 0 and target_f < float("inf")):
-        raise _fail(path, name, "target_fps", f"{target!r} must be a positive number")
+        raise fail("target_fps", f"{target!r} must be a positive number")
     comps = hv.get("components", list(COMPONENTS))
     if isinstance(comps, str):
         comps = [c.strip() for c in comps.split(",") if c.strip()]
     if not isinstance(comps, list):
-        raise _fail(path, name, "components", "must be a list (any of ros, zed_sdk, caffe, pytorch)")
+        raise fail("components", "must be a list (any of ros, zed_sdk, caffe, pytorch)")
     for comp in comps:
         if comp not in COMPONENTS:
-            raise _fail(path, name, "components", f"unknown component {comp!r} (any of {', '.join(COMPONENTS)})")
+            raise fail("components", f"unknown component {comp!r} (any of {', '.join(COMPONENTS)})")
     overrides: dict[str, str] = {}
     for key in OVERRIDE_FIELDS:
         if key in hv and hv[key] is not None:
             value = str(hv[key])
             if not SAFE_VALUE.match(value):
-                raise _fail(path, name, key, f"{value!r} holds characters that are unsafe in a command")
+                raise fail(key, f"{value!r} holds characters that are unsafe in a command")
+            pattern, what = OVERRIDE_FORMATS[key]
+            if not pattern.match(value):
+                raise fail(key, f"{value!r} is not {what}")
             overrides[key] = value
+    for a, b in OVERRIDE_PAIRS:
+        if (a in overrides) != (b in overrides):
+            have, need = (a, b) if a in overrides else (b, a)
+            raise fail(need, f"missing: {have} is overridden, so {need} must be given too (they name one wheel)")
     return Board(
         name=name,
         ansible_host=host,
@@ -213,29 +416,62 @@ def _board_from_vars(path: Path, name: str, hv: dict[str, Any], groups: list[str
         overrides=overrides,
         usb_port=None if hv.get("usb_port") is None else str(hv["usb_port"]),
         serial=None if hv.get("board_serial") is None else str(hv["board_serial"]),
+        ansible_port=port_i,
         hostvars=hv,
     )
 
 
-def load(path: str | Path, limit: str | None = None) -> Inventory:
+def _jetpack_of(hv: dict[str, Any], fail: Callable[[str, str], InventoryError]) -> str:
+    """`jetpack`, or the JetPack of `l4t` (either may be given; both must agree)."""
+    jetpack = hv.get("jetpack")
+    l4t = hv.get("l4t")
+    if jetpack is not None:
+        jetpack = str(jetpack)
+        if not re.fullmatch(r"\d+(\.\d+){0,3}", jetpack):
+            raise fail("jetpack", f"{jetpack!r} is not a version like 4.6.4")
+    if l4t is None:
+        if jetpack is None:
+            raise fail("jetpack", "missing (set jetpack or l4t on the host or inherit it from a group)")
+        return jetpack
+    l4t = str(l4t)
+    if not re.fullmatch(r"\d+(\.\d+){1,3}", l4t):
+        raise fail("l4t", f"{l4t!r} is not an L4T version like 32.7.4")
+    from tx2setup.errors import MatrixError
+    from tx2setup.matrix import load as load_matrix
+
+    try:
+        rel = load_matrix().release(l4t=l4t)
+    except MatrixError as exc:
+        raise fail("l4t", exc.message) from None
+    if jetpack is not None and jetpack != rel.jetpack:
+        raise fail("l4t", f"L4T {l4t} is JetPack {rel.jetpack}, but jetpack is {jetpack}")
+    return rel.jetpack
+
+
+def load(path: str | Path, limit: str | None = None, vault_password_file: str | None = None) -> Inventory:
     """Load an inventory through ansible-inventory and validate every board in it.
 
     `limit` keeps only the named hosts or groups (comma separated, as Ansible's --limit).
+    `vault_password_file` decrypts vaulted group_vars/host_vars (ANSIBLE_VAULT_PASSWORD_FILE
+    in the environment works as well: ansible-inventory reads it).
     """
     p = Path(path)
     if not p.exists():
         raise InventoryError(f"{p}: no such inventory file or directory")
-    data = _run_ansible_inventory(p)
+    data = _run_ansible_inventory(p, vault_password_file)
     hostvars = _hostvars(data)
     groups = _groups_of(data)
     if not hostvars:
         raise InventoryError(f"{p}: the inventory holds no hosts")
     boards = [_board_from_vars(p, name, hv, groups.get(name, [])) for name, hv in sorted(hostvars.items())]
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, int | None], str] = {}
     for b in boards:
-        if b.ansible_host in seen:
-            raise _fail(p, b.name, "ansible_host", f"{b.ansible_host} is also the address of {seen[b.ansible_host]}")
-        seen[b.ansible_host] = b.name
+        # host names are case-insensitive; the same address on another port is another board
+        where = (b.ansible_host.lower().rstrip("."), b.ansible_port or 22)
+        if where in seen:
+            port = f" port {where[1]}" if b.ansible_port else ""
+            raise _fail(p, b.name, "ansible_host", f"{b.ansible_host}{port} is also the address of {seen[where]}")
+        seen[where] = b.name
     if limit:
         wanted = {x.strip() for x in limit.split(",") if x.strip()}
         boards = [b for b in boards if b.name in wanted or wanted & set(b.groups)]

@@ -74,14 +74,22 @@ class Module(Strict):
         return self
 
     def power_mode_id(self, value: str | int) -> int:
-        """Map a mode given by number or name to its nvpmodel id; ValueError if unknown."""
+        """Map a mode given by number or name to its nvpmodel id; ValueError if unknown.
+
+        Names match case-insensitively and with or without the MODE_ prefix: L4T 36.4.3
+        names the Orin Nano's modes "15W", older tables "MODE_15W"."""
         text = str(value).strip()
         if text.isdigit() and int(text) in self.power_modes:
             return int(text)
         for mode_id, name in self.power_modes.items():
-            if name.lower() == text.lower():
+            if _mode_name(name) == _mode_name(text):
                 return mode_id
         raise ValueError(text)
+
+
+def _mode_name(name: str) -> str:
+    name = name.strip().upper()
+    return name[len("MODE_") :] if name.startswith("MODE_") else name
 
 
 class Artifact(Strict):
@@ -97,12 +105,65 @@ class Artifact(Strict):
         return value
 
 
+class Caffe(Artifact):
+    # BVLC Caffe 1.0 calls cudnnGetConvolutionForwardAlgorithm (and the backward ones), which
+    # cuDNN 8 removed (BVLC/caffe#6970): with a newer cuDNN it builds with USE_CUDNN=OFF.
+    cudnn_max_major: int | None = None
+
+    def use_cudnn(self, cudnn: str) -> bool:
+        return self.cudnn_max_major is None or version_key(cudnn)[0] <= self.cudnn_max_major
+
+
 class PyTorch(Artifact):
     torchvision: str
+    # A PEP 503 index that serves this torch (pip install --index-url ... torch==version):
+    # for JetPack 6 the index, not a file URL, is what the publisher documents.
+    index_url: str | None = Field(default=None, pattern=r"^https?://")
+    url_verified: bool = True  # False: the file URL was derived from a pattern, never fetched
 
     @property
     def wheel_name(self) -> str:
         return self.url.rsplit("/", 1)[-1]
+
+
+WHEEL_RE = re.compile(
+    r"^(?P<name>[A-Za-z0-9_.]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$"
+)
+
+
+def wheel_tags(url: str) -> tuple[str, str, set[str]] | None:
+    """(name, version, python tags) of the wheel a URL names, or None if it names no wheel."""
+    m = WHEEL_RE.match(url.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1])
+    if not m:
+        return None
+    return m.group("name"), m.group("version"), set(m.group("py").split("."))
+
+
+def release_of(version: str) -> tuple[int, ...]:
+    """The numeric release of a PEP 440 version, padded to three parts:
+    '2.1.0a0+41361538.nv23.06' -> (2, 1, 0), '2.1' -> (2, 1, 0); () if it has none."""
+    m = re.match(r"^(\d+(?:\.\d+)*)", version.strip())
+    if not m:
+        return ()
+    parts = tuple(int(p) for p in m.group(1).split("."))
+    return (*parts, 0, 0, 0)[: max(3, len(parts))]
+
+
+def wheel_mismatch(url: str, version: str, python: str | None) -> str | None:
+    """Why a torch wheel URL does not fit `version` (and `python`, '3.6'), or None if it fits
+    or the URL names no wheel file (an index, a redirect)."""
+    tags = wheel_tags(url)
+    if tags is None:
+        return None
+    _name, wheel_version, py_tags = tags
+    if release_of(wheel_version) != release_of(version):
+        return f"the wheel {url.rsplit('/', 1)[-1]} is torch {wheel_version}, not {version}"
+    if python is not None:
+        cp = "cp" + python.replace(".", "")
+        if cp not in py_tags and not py_tags & {"py3", f"py{python.split('.')[0]}"}:
+            built = ".".join(sorted(py_tags))
+            return f"the wheel {url.rsplit('/', 1)[-1]} is built for {built}, not Python {python} ({cp})"
+    return None
 
 
 class Release(Strict):
@@ -118,6 +179,9 @@ class Release(Strict):
     pytorch: PyTorch | None
     zed_sdk: Artifact | None
     apt_repo: str | None
+    # nvpmodel modes that differ from the module's own table on this release (module key ->
+    # id -> name), e.g. MAXN_SUPER on Orin Nano / NX with JetPack 6.2
+    power_modes: dict[str, dict[int, str]] = Field(default_factory=dict)
     notes: str = ""
 
     _versions = field_validator("jetpack", "l4t", "cuda", "cudnn", "tensorrt")(
@@ -167,7 +231,7 @@ def l4t_from_release_line(line: str) -> str | None:
 class Matrix(Strict):
     schema_version: int = Field(ge=1, le=1)
     ros_ubuntu: dict[str, list[str]]
-    caffe: Artifact
+    caffe: Caffe
     modules: dict[str, Module]
     releases: list[Release] = Field(min_length=1)
 
@@ -190,13 +254,28 @@ class Matrix(Strict):
                 raise ValueError(f"{where}: unknown ROS distro {rel.ros!r}")
             if rel.ubuntu not in self.ros_ubuntu[rel.ros]:
                 raise ValueError(f"{where}: ROS {rel.ros} does not ship for Ubuntu {rel.ubuntu}")
+            for mod, modes in rel.power_modes.items():
+                if mod not in rel.modules:
+                    raise ValueError(f"{where}: power_modes for {mod!r}, which this release does not support")
+                if self.modules[mod].default_power_mode not in modes:
+                    raise ValueError(f"{where}: power_modes for {mod!r} lack the default mode")
+            if rel.pytorch is not None:
+                why = wheel_mismatch(rel.pytorch.url, rel.pytorch.version, rel.python)
+                if why:
+                    raise ValueError(f"{where}: pytorch: {why}")
         keys = [version_key(r.jetpack) for r in self.releases]
         if keys != sorted(keys):
             raise ValueError("releases must be listed in JetPack order")
         return self
 
-    def module(self, key: str) -> Module:
-        return self.modules[key].model_copy(update={"key": key})
+    def module(self, key: str, jetpack: str | None = None) -> Module:
+        """The module's entry; with `jetpack`, its power modes as that release has them."""
+        mod = self.modules[key].model_copy(update={"key": key})
+        if jetpack is not None:
+            modes = self.release(jetpack=jetpack).power_modes.get(key)
+            if modes:
+                mod = mod.model_copy(update={"power_modes": dict(modes)})
+        return mod
 
     def release(self, jetpack: str | None = None, l4t: str | None = None) -> Release:
         """Find a release by JetPack or L4T version; MatrixError names the known ones."""
@@ -222,6 +301,20 @@ class Matrix(Strict):
         if not picked and (jetpack or l4t):
             # name the unknown version precisely rather than printing an empty table
             self.release(jetpack=jetpack) if jetpack else self.release(l4t=l4t)
+            known = [
+                r
+                for r in self.releases
+                if (jetpack is None or r.jetpack == jetpack or r.jetpack.startswith(jetpack + "."))
+                and (l4t is None or r.l4t == l4t or r.l4t.startswith(l4t + "."))
+            ]
+            if known and module is not None:
+                can = [r.jetpack for r in self.releases if module in r.modules]
+                asked = f"JetPack {jetpack}" if jetpack else f"L4T {l4t}"
+                raise MatrixError(
+                    f"{self.modules[module].name} cannot run {asked} (it runs JetPack {can[0]} to {can[-1]})"
+                )
+            if not known:
+                raise MatrixError(f"no release is JetPack {jetpack} with L4T {l4t}")
         return picked
 
 

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tx2setup.errors import MatrixError, PlanError
-from tx2setup.fleet import Board, Inventory
-from tx2setup.matrix import Matrix, version_key
+from tx2setup.fleet import Board, Inventory, origin
+from tx2setup.matrix import Matrix, release_of, wheel_mismatch
 from tx2setup.matrix import load as load_matrix
 
 ACCEPTANCE_TORCH_FLOOR = (1, 10)
@@ -37,11 +37,13 @@ class BoardPlan:
     torchvision_version: str | None
     torch_wheel_url: str | None
     torch_sha256: str | None
+    torch_index_url: str | None
     zed_sdk_version: str | None
     zed_sdk_url: str | None
     caffe_version: str | None
     caffe_source_url: str | None
     caffe_sha256: str | None
+    caffe_use_cudnn: bool | None
     apt_sources: tuple[str, ...]
     emulated: bool
     notes: tuple[str, ...]
@@ -55,17 +57,19 @@ class BoardPlan:
 
 
 def _err(inv: Inventory, board: Board, fieldname: str, msg: str) -> PlanError:
-    return PlanError(f"{inv.path}: host {board.name}: {fieldname}: {msg}")
+    where = origin(inv.path, board.name, board.groups, fieldname, board.hostvars)
+    return PlanError(f"{inv.path}: host {board.name}: {fieldname}: {msg}{where}")
 
 
 def resolve_board(inv: Inventory, board: Board, matrix: Matrix) -> BoardPlan:
     if board.module not in matrix.modules:
         raise _err(inv, board, "jetson_module", f"unknown module {board.module!r} (known: {', '.join(matrix.modules)})")
-    module = matrix.module(board.module)
     try:
         release = matrix.release(jetpack=board.jetpack)
     except MatrixError as exc:
         raise _err(inv, board, "jetpack", exc.message) from None
+    # the release's own nvpmodel table for this module (e.g. MAXN_SUPER on JetPack 6.2)
+    module = matrix.module(board.module, jetpack=release.jetpack)
     if board.module not in release.modules:
         can = [r.jetpack for r in matrix.releases if board.module in r.modules]
         span = f"{can[0]} to {can[-1]}" if can else "none"
@@ -97,7 +101,7 @@ def resolve_board(inv: Inventory, board: Board, matrix: Matrix) -> BoardPlan:
                 f"ROS {ros} is not available for Ubuntu {release.ubuntu} (JetPack {release.jetpack})",
             )
 
-    torch_v = tv_v = torch_url = torch_sha = None
+    torch_v = tv_v = torch_url = torch_sha = torch_index = None
     if "pytorch" in comps:
         if release.pytorch is None and "torch_wheel_url" not in ov:
             raise _err(
@@ -108,8 +112,20 @@ def resolve_board(inv: Inventory, board: Board, matrix: Matrix) -> BoardPlan:
         overridden = "torch_version" in ov or "torch_wheel_url" in ov
         tv_v = release.pytorch.torchvision if release.pytorch and not overridden else None
         torch_url = ov.get("torch_wheel_url", release.pytorch.url if release.pytorch else None)
-        torch_sha = release.pytorch.sha256 if release.pytorch and "torch_wheel_url" not in ov else None
-        if torch_v and version_key(torch_v)[:2] < ACCEPTANCE_TORCH_FLOOR:
+        torch_sha = release.pytorch.sha256 if release.pytorch and not overridden else None
+        torch_index = release.pytorch.index_url if release.pytorch and not overridden else None
+        if torch_v and torch_url:
+            # emulated boards install the host's CPU wheel into Debian's Python: only the
+            # version must agree there, not the release's Python tag
+            why = wheel_mismatch(torch_url, torch_v, None if board.emulated else release.python)
+            if why:
+                raise _err(inv, board, "torch_wheel_url", f"{why} (JetPack {release.jetpack})")
+        if release.pytorch and not overridden and not release.pytorch.url_verified:
+            notes.append(
+                f"torch wheel URL unverified: install from {release.pytorch.index_url} (torch=={torch_v})"
+                " or set torch_wheel_url and torch_version"
+            )
+        if torch_v and release_of(torch_v)[:2] < ACCEPTANCE_TORCH_FLOOR:
             notes.append(f"torch {torch_v} is below the acceptance benchmark's floor of 1.10")
 
     zed_v = zed_url = None
@@ -120,6 +136,10 @@ def resolve_board(inv: Inventory, board: Board, matrix: Matrix) -> BoardPlan:
             )
         zed_v = ov.get("zed_sdk_version", release.zed_sdk.version if release.zed_sdk else None)
         zed_url = ov.get("zed_sdk_url", release.zed_sdk.url if release.zed_sdk else None)
+
+    caffe_cudnn = matrix.caffe.use_cudnn(release.cudnn) if "caffe" in comps else None
+    if caffe_cudnn is False:
+        notes.append(f"caffe {matrix.caffe.version} builds without cuDNN here (cuDNN {release.cudnn} removed its API)")
 
     return BoardPlan(
         name=board.name,
@@ -144,11 +164,13 @@ def resolve_board(inv: Inventory, board: Board, matrix: Matrix) -> BoardPlan:
         torchvision_version=tv_v,
         torch_wheel_url=torch_url,
         torch_sha256=torch_sha,
+        torch_index_url=torch_index,
         zed_sdk_version=zed_v,
         zed_sdk_url=zed_url,
         caffe_version=matrix.caffe.version if "caffe" in comps else None,
         caffe_source_url=ov.get("caffe_source_url", matrix.caffe.url) if "caffe" in comps else None,
         caffe_sha256=(matrix.caffe.sha256 or None) if "caffe" in comps and "caffe_source_url" not in ov else None,
+        caffe_use_cudnn=caffe_cudnn,
         apt_sources=tuple(release.apt_lines(module.soc, ov.get("nvidia_apt_base"))),
         emulated=board.emulated,
         notes=tuple(notes),

@@ -14,13 +14,18 @@ def inventory() -> None:
 @click.option("-i", "--inventory", "path", required=True, help="Inventory file or directory (INI or YAML).")
 @click.option("--limit", help="Only these hosts or groups (comma separated).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
-def check(path: str, limit: str | None, as_json: bool) -> None:
+@click.option(
+    "--vault-password-file",
+    envvar="ANSIBLE_VAULT_PASSWORD_FILE",
+    help="Decrypt vaulted group_vars/host_vars (default: $ANSIBLE_VAULT_PASSWORD_FILE).",
+)
+def check(path: str, limit: str | None, as_json: bool, vault_password_file: str | None) -> None:
     """Validate the inventory and print the plan for every board."""
     from tx2setup import fleet, plan
     from tx2setup.ansible_compat import warnings_for
     from tx2setup.console import print_json, print_table
 
-    inv = fleet.load(path, limit=limit)
+    inv = fleet.load(path, limit=limit, vault_password_file=vault_password_file)
     plans = plan.resolve(inv)
     warnings = warnings_for(plans)
     if as_json:
@@ -37,10 +42,14 @@ def check(path: str, limit: str | None, as_json: bool) -> None:
             ("ROS", p.ros_distro or "-"),
             ("PyTorch", f"{p.torch_version} (torchvision {p.torchvision_version})" if p.torch_version else "-"),
             ("ZED SDK", p.zed_sdk_version or "-"),
-            ("Caffe", "source build" if "caffe" in p.components else "-"),
+            ("Caffe", _caffe(p.caffe_use_cudnn) if "caffe" in p.components else "-"),
             ("target", f"{p.target_fps:g} FPS"),
         ]
         rows += [("note", n) for n in p.notes]
         print_table(p.name, ("field", "plan"), rows)
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
+
+
+def _caffe(use_cudnn: bool | None) -> str:
+    return "source build" + ("" if use_cudnn else " (CUDA, without cuDNN)")
