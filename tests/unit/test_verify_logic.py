@@ -17,6 +17,7 @@ import pytest
 
 from tx2setup import fleet, plan, verify
 from tx2setup.connection import SshTarget
+from tx2setup.results import History
 from tx2setup.status import PROBE, fleet_status, parse_probe, parse_tegrastats, probe_board
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,6 +111,79 @@ def test_verdicts() -> None:
     assert v == "FAIL" and "incorrect output" in reason
     v, *_, reason = verify.decide(p, 15.0, ok, None, "unreachable: timed out")
     assert v == "ERROR" and reason == "unreachable: timed out"
+
+
+def test_z2color_needs_an_end_to_end_figure_to_pass() -> None:
+    p = tx2_plan()
+    ok = [verify.CheckResult("test_a", "passed")]
+    doc = bench_doc(18.0, 40.0)
+    doc["verdict"] = {"backend": "torch-fp32", "fps": 40.0, "measure": "inference"}
+    doc["results"][0]["end_to_end"] = None  # type: ignore[index]
+    v, inf, e2e, _, margin, reason = verify.decide(p, 15.0, ok, doc, "")
+    assert (v, inf, e2e, margin) == ("FAIL", 40.0, None, None)
+    assert reason.startswith("no end-to-end figure")
+    # a user's own model may be judged on inference alone, labelled as such
+    v, *_, margin, reason = verify.decide(p, 15.0, ok, doc, "", model="mynet.onnx")
+    assert v == "PASS" and margin == pytest.approx(166.67, abs=0.01) and reason.startswith("inference-only figure")
+
+
+def test_measured_l4t_and_power_mode_show_and_a_difference_fails() -> None:
+    p = tx2_plan()
+    ok = [verify.CheckResult("test_a", "passed")]
+    doc = bench_doc(18.0, 40.0)
+    assert verify.measured_identity(p, doc) == (p.l4t, f"{p.power_mode_id} {p.power_mode_name}", [])
+    doc["conditions"] = {"l4t": "32.7.1", "nvpmodel": {"name": "MAXN", "id": 0}}
+    l4t, mode, notes = verify.measured_identity(p, doc)
+    assert notes[0] == f"measured L4T 32.7.1, the plan says {p.l4t}"
+    assert (l4t, mode) == ("32.7.1", "0 MAXN")
+    v, *_, reason = verify.decide(p, 15.0, ok, doc, "")
+    assert v == "FAIL" and f"measured L4T 32.7.1, the plan says {p.l4t}" in reason
+    if p.power_mode_id != 0:
+        assert "measured power mode 0 MAXN" in reason
+
+
+def test_an_emulated_benchmark_runs_with_no_checks_at_the_same_time() -> None:
+    lock = verify.SharedOrAlone()
+    seen: list[str] = []
+
+    def bench() -> None:
+        with lock.alone():
+            seen.append(f"bench with {lock._shared} checks running")
+
+    def checks() -> None:
+        with lock.shared():
+            seen.append("checks")
+
+    with lock.shared(), lock.shared():  # two boards' checks at once
+        worker = threading.Thread(target=bench)
+        worker.start()
+        with lock._cond:  # the benchmark waits for them
+            assert lock._cond.wait_for(lambda: lock._waiting_alone == 1, timeout=60)
+        late = threading.Thread(target=checks)  # new checks queue behind the waiting benchmark
+        late.start()
+    worker.join(60)
+    late.join(60)
+    assert seen == ["bench with 0 checks running", "checks"]
+
+
+def test_interrupt_stops_queued_boards_and_marks_the_run(tmp_path: Path) -> None:
+    hosts = "".join(
+        f"b{i} ansible_host=127.0.0.{i} ansible_port=9 jetson_module=tx2 jetpack=4.6.4\n" for i in (1, 2, 3)
+    )
+    (tmp_path / "lab.ini").write_text(f"[b]\n{hosts}")
+    notes: list[tuple[str, str]] = []
+
+    def ctrl_c(board: str, what: str) -> None:  # Ctrl-C while the first board starts
+        notes.append((board, what))
+        raise KeyboardInterrupt
+
+    opts = verify.VerifyOptions(str(tmp_path / "lab.ini"), db=str(tmp_path / "h.db"), forks=1)
+    with pytest.raises(KeyboardInterrupt):
+        verify.verify(opts, ctrl_c)
+    assert notes == [("b1", "connecting")]  # b2 and b3 never started
+    with History(tmp_path / "h.db") as h:
+        assert [r.status for r in h.runs()] == ["interrupted"]
+        assert h.board_results() == []
 
 
 def test_probe_parses_this_hosts_output() -> None:
