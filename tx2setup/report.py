@@ -37,7 +37,8 @@ def table_rows(results: Sequence[BoardResult]) -> list[tuple[str, ...]]:
             r.module,
             r.l4t or "-",
             r.power_mode or "-",
-            f"{r.checks_passed}/{r.checks_passed + r.checks_failed}",
+            str(r.checks_passed),
+            str(r.checks_failed),
             fmt(r.inference_fps),
             fmt(r.e2e_fps),
             fmt(r.p99_ms, 2),
@@ -53,13 +54,23 @@ TABLE_COLUMNS = (
     "module",
     "L4T",
     "power mode",
-    "checks",
+    "checks passed",
+    "checks failed",
     "inference FPS",
     "end-to-end FPS",
     "p99 ms",
     "target",
     "result",
 )
+
+
+def latest_per_board(results: Sequence[BoardResult]) -> list[BoardResult]:
+    """Each board's most recent result, by board name: a run limited to some boards
+    (`verify --limit`) does not hide the others' last word."""
+    latest: dict[str, BoardResult] = {}
+    for r in sorted(results, key=lambda x: (x.finished_at, x.run_id or 0)):
+        latest[r.board] = r
+    return [latest[b] for b in sorted(latest)]
 
 
 def result_dict(r: BoardResult) -> dict[str, Any]:
@@ -247,8 +258,7 @@ def render_html(
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("tx2setup", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    latest_run = max((r.run_id for r in results if r.run_id is not None), default=None)
-    latest = [r for r in results if r.run_id == latest_run]
+    latest = latest_per_board(results)
     rows = []
     for r, cells in zip(latest, table_rows(latest), strict=True):
         drop = regressions.get((r.run_id or 0, r.board))
@@ -257,7 +267,7 @@ def render_html(
         bottleneck = f"{slowest} {stages[slowest]:.2f} ms" if slowest else "-"
         rows.append(
             {
-                "cells": (*cells[:-1], bottleneck, cells[-1]),
+                "cells": (*cells[:-1], bottleneck, cells[-1], str(r.run_id), _when(r.finished_at)),
                 "verdict": r.verdict,
                 "regression": drop,
                 "reason": r.reason,
@@ -267,7 +277,7 @@ def render_html(
     history = [
         {
             "cells": (
-                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.finished_at)),
+                _when(r.finished_at),
                 str(r.run_id),
                 *table_rows([r])[0],
             ),
@@ -280,7 +290,7 @@ def render_html(
     return template.render(
         title=title,
         generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        columns=(*TABLE_COLUMNS[:-1], "slowest stage", TABLE_COLUMNS[-1]),
+        columns=(*TABLE_COLUMNS[:-1], "slowest stage", TABLE_COLUMNS[-1], "run", "finished"),
         rows=rows,
         history=history,
         history_columns=("finished", "run", *TABLE_COLUMNS),
@@ -290,6 +300,10 @@ def render_html(
         n_pass=sum(r.verdict == "PASS" for r in latest),
         n_total=len(latest),
     )
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 def write_text(path: str | Path, text: str) -> Path:

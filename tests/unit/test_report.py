@@ -7,15 +7,18 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tx2setup import report
-from tx2setup.results import BoardResult, CheckResult
+from tx2setup.results import BoardResult, CheckResult, History
 
 
 def board(name: str, fps: float, run_id: int, t: float, target: float = 15.0, with_stages: bool = True) -> BoardResult:
@@ -170,3 +173,42 @@ def test_html_report_renders_in_headless_chromium_and_the_plots_draw(tmp_path: P
     assert page["drawn"] == "14"  # the page's own self-check agrees
     assert "2/2 boards pass" in page["summary"]
     assert "-33.3% FPS" in page["text"]
+
+
+def test_latest_result_per_board_survives_a_limited_run() -> None:
+    # run 3 verified b1 only (verify --limit b1): b2's last word is still run 2
+    history = [*HISTORY, board("b1", 25.0, 3, 3000.0)]
+    latest = report.latest_per_board(history)
+    assert [(r.board, r.run_id) for r in latest] == [("b1", 3), ("b2", 2)]
+    html = report.render_html(history, [], {})
+    assert "2/2</b> boards pass" in html
+    root = ET.fromstring(report.junit_xml(latest))
+    assert sorted(s.get("name") or "" for s in root.iter("testsuite")) == ["b1", "b2"]
+
+
+def test_table_has_checks_passed_and_failed_columns() -> None:
+    (row,) = report.table_rows([board("b1", 30.0, 1, 1.0)])
+    cells = dict(zip(report.TABLE_COLUMNS, row, strict=True))
+    assert (cells["checks passed"], cells["checks failed"]) == ("1", "1")
+
+
+def test_report_flags_a_regression_whose_previous_pass_is_older_than_since(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    db = tmp_path / "h.db"
+    now = time.time()
+    with History(db) as h:
+        for fps, age_s, name in ((100.0, 3 * 86400, "b1"), (50.0, 60, "b1"), (30.0, 60, "b2")):
+            run = h.start_run("lab.ini", "0")
+            h.record_board(run, replace(board(name, fps, run, now - age_s), run_id=None))
+            h.finish_run(run)
+    out = tmp_path / "r.json"
+    junit = tmp_path / "r.xml"
+    res = cli("report", "--db", str(db), "--since", "1d", "--board", "b1", "--json", str(out), "--junit", str(junit))
+    assert res.code == 0, res.err
+    doc = json.loads(out.read_text())
+    assert [r["e2e_fps"] for r in doc["results"]] == [50.0]  # the view is filtered
+    assert [(run, b) for run, b, _ in doc["regressions"]] == [(2, "b1")]  # the 3-day-old pass still counts
+    assert doc["regressions"][0][2] == pytest.approx(50.0)
+    assert "regression: b1 in run 2: end-to-end FPS down 50.0%" in res.out
+    assert [s.get("name") for s in ET.fromstring(junit.read_text()).iter("testsuite")] == ["b1"]

@@ -33,7 +33,7 @@ def _since(value: str | None) -> float | None:
 )
 @click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report (with plots) here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history as JSON here.")
-@click.option("--junit", type=click.Path(dir_okay=False), help="Write the latest run as JUnit XML here.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write each board's latest result as JUnit XML here.")
 def report(
     db: str | None,
     board: str | None,
@@ -51,10 +51,16 @@ def report(
     from tx2setup.console import print_table
     from tx2setup.results import History, regressions
 
+    start = _since(since)
     with History(db) as history:
-        results = history.board_results(board=board, since=_since(since))
-        runs = history.runs(since=_since(since))
-    flagged = regressions(results, regression_pct)
+        everything = history.board_results()
+        runs = history.runs(since=start)
+    # Regressions are measured over each board's whole history (its previous pass may be
+    # older than --since, or in a run --board hides), then the view is filtered.
+    flagged_all = regressions(everything, regression_pct)
+    results = [r for r in everything if (board is None or r.board == board) and r.finished_at >= (start or 0.0)]
+    shown = {(r.run_id or 0, r.board) for r in results}
+    flagged = {k: v for k, v in flagged_all.items() if k in shown}
     rows = []
     for r in results:
         drop = flagged.get((r.run_id or 0, r.board))
@@ -72,6 +78,5 @@ def report(
         }
         rpt.write_text(json_path, json.dumps(doc, indent=2, default=str))
     if junit:
-        latest = max((r.run_id for r in results if r.run_id is not None), default=None)
-        rpt.write_text(junit, rpt.junit_xml([r for r in results if r.run_id == latest]))
+        rpt.write_text(junit, rpt.junit_xml(rpt.latest_per_board(results)))
     return 0
