@@ -19,49 +19,57 @@ from typing import Any
 
 from tx2setup.errors import UserError
 
-# Each entry migrates the schema from version i to i+1. Never edit a shipped entry:
-# append a new one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        started_at REAL NOT NULL,
-        finished_at REAL,
-        status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted')),
-        inventory TEXT NOT NULL,
-        tool_version TEXT NOT NULL,
-        options_json TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE board_results (
-        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        board TEXT NOT NULL,
-        module TEXT NOT NULL,
-        l4t TEXT,
-        power_mode TEXT,
-        checks_passed INTEGER NOT NULL,
-        checks_failed INTEGER NOT NULL,
-        inference_fps REAL,
-        e2e_fps REAL,
-        p99_ms REAL,
-        target_fps REAL NOT NULL,
-        verdict TEXT NOT NULL CHECK (verdict IN ('PASS', 'FAIL', 'ERROR')),
-        margin_pct REAL,
-        reason TEXT NOT NULL DEFAULT '',
-        conditions_json TEXT NOT NULL DEFAULT '{}',
-        bench_json TEXT,
-        finished_at REAL NOT NULL,
-        PRIMARY KEY (run_id, board)
-    );
-    CREATE TABLE check_results (
-        run_id INTEGER NOT NULL,
-        board TEXT NOT NULL,
-        name TEXT NOT NULL,
-        outcome TEXT NOT NULL CHECK (outcome IN ('passed', 'failed', 'skipped', 'error')),
-        message TEXT NOT NULL DEFAULT '',
-        FOREIGN KEY (run_id, board) REFERENCES board_results(run_id, board) ON DELETE CASCADE
-    );
-    CREATE INDEX board_results_by_board ON board_results(board, finished_at);
-    """,
+# Each entry migrates the schema from version i to i+1, one statement per string (run in
+# one transaction; no splitting of SQL text). Never edit a shipped entry: append a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted')),
+            inventory TEXT NOT NULL,
+            tool_version TEXT NOT NULL,
+            options_json TEXT NOT NULL DEFAULT '{}'
+        )
+        """,
+        """
+        CREATE TABLE board_results (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            board TEXT NOT NULL,
+            module TEXT NOT NULL,
+            l4t TEXT,
+            power_mode TEXT,
+            checks_passed INTEGER NOT NULL,
+            checks_failed INTEGER NOT NULL,
+            inference_fps REAL,
+            e2e_fps REAL,
+            p99_ms REAL,
+            target_fps REAL NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('PASS', 'FAIL', 'ERROR')),
+            margin_pct REAL,
+            reason TEXT NOT NULL DEFAULT '',
+            conditions_json TEXT NOT NULL DEFAULT '{}',
+            bench_json TEXT,
+            finished_at REAL NOT NULL,
+            PRIMARY KEY (run_id, board)
+        )
+        """,
+        """
+        CREATE TABLE check_results (
+            run_id INTEGER NOT NULL,
+            board TEXT NOT NULL,
+            name TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('passed', 'failed', 'skipped', 'error')),
+            message TEXT NOT NULL DEFAULT '',
+            FOREIGN KEY (run_id, board) REFERENCES board_results(run_id, board) ON DELETE CASCADE
+        )
+        """,
+        """
+        CREATE INDEX board_results_by_board ON board_results(board, finished_at)
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -135,6 +143,9 @@ class History:
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise UserError(f"{self.path}: not a tx2setup history database ({exc})") from exc
+        except UserError:
+            self.conn.close()
+            raise
 
     def __enter__(self) -> History:
         return self
@@ -163,12 +174,17 @@ class History:
                 " upgrade tx2setup"
             )
         for target in range(version, SCHEMA_VERSION):
-            with self._tx() as conn:
-                # statement by statement: executescript() would COMMIT mid-migration
-                for statement in MIGRATIONS[target].split(";"):
-                    if statement.strip():
+            try:
+                with self._tx() as conn:
+                    # statement by statement: executescript() would COMMIT mid-migration
+                    for statement in MIGRATIONS[target]:
                         conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {target + 1}")
+                    conn.execute(f"PRAGMA user_version = {target + 1}")
+            except sqlite3.Error as exc:
+                raise UserError(
+                    f"{self.path}: upgrading the history to schema version {target + 1} failed ({exc});"
+                    f" it is left at version {target}"
+                ) from exc
 
     @property
     def schema_version(self) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tx2setup import results
 from tx2setup.errors import UserError
 from tx2setup.results import SCHEMA_VERSION, BoardResult, CheckResult, History, regressions
 
@@ -93,3 +94,70 @@ def test_a_file_that_is_not_a_db_is_refused(tmp_path: Path) -> None:
     (tmp_path / "h.db").write_text("not sqlite at all, just text " * 100)
     with pytest.raises(UserError, match="not a tx2setup history database"):
         History(tmp_path / "h.db")
+
+
+# The schema that tx2setup shipped as version 1, as it was written then (one script).
+SHIPPED_V1 = """
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL, finished_at REAL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted')), inventory TEXT NOT NULL,
+    tool_version TEXT NOT NULL, options_json TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE board_results (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, board TEXT NOT NULL,
+    module TEXT NOT NULL, l4t TEXT, power_mode TEXT, checks_passed INTEGER NOT NULL, checks_failed INTEGER NOT NULL,
+    inference_fps REAL, e2e_fps REAL, p99_ms REAL, target_fps REAL NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('PASS', 'FAIL', 'ERROR')), margin_pct REAL,
+    reason TEXT NOT NULL DEFAULT '', conditions_json TEXT NOT NULL DEFAULT '{}', bench_json TEXT,
+    finished_at REAL NOT NULL, PRIMARY KEY (run_id, board));
+CREATE TABLE check_results (run_id INTEGER NOT NULL, board TEXT NOT NULL, name TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('passed', 'failed', 'skipped', 'error')), message TEXT NOT NULL DEFAULT '',
+    FOREIGN KEY (run_id, board) REFERENCES board_results(run_id, board) ON DELETE CASCADE);
+CREATE INDEX board_results_by_board ON board_results(board, finished_at);
+INSERT INTO runs (started_at, status, inventory, tool_version) VALUES (1.0, 'complete', 'old.ini', '0.0.1');
+PRAGMA user_version = 1;
+"""
+
+
+def columns(db: Path) -> dict[str, list[tuple[str, str, int]]]:
+    conn = sqlite3.connect(db)
+    try:
+        return {
+            t: [(c[1], c[2], c[3]) for c in conn.execute(f"PRAGMA table_info({t})")]
+            for t in ("runs", "board_results", "check_results")
+        }
+    finally:
+        conn.close()
+
+
+def test_a_shipped_v1_db_opens_at_the_current_schema_with_its_data(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.executescript(SHIPPED_V1)
+    conn.close()
+    with History(tmp_path / "old.db") as h:
+        assert h.schema_version == SCHEMA_VERSION
+        assert [(r.inventory, r.status) for r in h.runs()] == [("old.ini", "complete")]
+        run = h.start_run("lab.ini", "0.1.0")  # and it takes new results
+        h.record_board(run, result("b1", 20.0, t=2.0))
+    with History(tmp_path / "new.db"):
+        pass
+    assert columns(tmp_path / "old.db") == columns(tmp_path / "new.db")
+
+
+def test_a_migration_is_applied_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with History(tmp_path / "h.db") as h:
+        h.start_run("lab.ini", "0.1.0")
+    broken = ("CREATE TABLE notes (run_id INTEGER, text TEXT)", "ALTER TABLE no_such_table ADD COLUMN x TEXT")
+    monkeypatch.setattr(results, "MIGRATIONS", (*results.MIGRATIONS, broken))
+    monkeypatch.setattr(results, "SCHEMA_VERSION", len(results.MIGRATIONS))
+    with pytest.raises(
+        UserError, match=f"schema version {SCHEMA_VERSION + 1} failed .* left at version {SCHEMA_VERSION}"
+    ):
+        History(tmp_path / "h.db")
+    conn = sqlite3.connect(tmp_path / "h.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # still the old version
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'notes'").fetchone()[0] == 0
+    conn.close()
+    good = ("CREATE TABLE notes (run_id INTEGER, text TEXT)", "INSERT INTO notes VALUES (1, 'kept')")
+    monkeypatch.setattr(results, "MIGRATIONS", (*results.MIGRATIONS[:-1], good))
+    with History(tmp_path / "h.db") as h:
+        assert h.schema_version == SCHEMA_VERSION + 1
+        assert h.conn.execute("SELECT text FROM notes").fetchone()[0] == "kept"
+        assert len(h.runs()) == 1
