@@ -8,7 +8,13 @@ import click
 @click.command("status")
 @click.option("-i", "--inventory", required=True, help="Inventory file or directory.")
 @click.option("--limit", help="Only these hosts or groups (comma separated).")
-@click.option("--timeout", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds per board.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.5),
+    default=5.0,
+    show_default=True,
+    help="Seconds per board, for everything (connect to probe).",
+)
 @click.option("--db", help="History database for the last verify result.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(inventory: str, limit: str | None, timeout: float, db: str | None, as_json: bool) -> int:
