@@ -462,7 +462,12 @@ def load(path: str | Path, limit: str | None = None, vault_password_file: str | 
     hostvars = _hostvars(data)
     groups = _groups_of(data)
     if not hostvars:
-        raise InventoryError(f"{p}: the inventory holds no hosts")
+        # Ansible skips keys it does not know (with a warning): say where, if that is why
+        hint = None
+        if p.is_file():
+            body = p.read_text(encoding="utf-8", errors="replace")
+            hint = _yaml_problem(body) if p.suffix in YAML_EXTS else _ini_problem(body)
+        raise InventoryError(f"{p}: the inventory holds no hosts" + (f" ({hint})" if hint else ""))
     boards = [_board_from_vars(p, name, hv, groups.get(name, [])) for name, hv in sorted(hostvars.items())]
     seen: dict[tuple[str, int | None], str] = {}
     for b in boards:

@@ -126,6 +126,71 @@ INI_CASES = [
         id="unsafe-override",
     ),
     pytest.param(f"b1 {GOOD_HOST}\nnot a valid = = line", ("line ",), id="ini-syntax"),
+    pytest.param(
+        f"b1 {GOOD_HOST} torch_version=abc",
+        ("host b1", "torch_version", "'abc' is not a torch version"),
+        id="torch-abc",
+    ),
+    pytest.param(
+        f"b1 {GOOD_HOST} torch_version=2.1.0",
+        ("host b1", "torch_wheel_url", "missing: torch_version is overridden"),
+        id="torch-version-without-wheel",
+    ),
+    pytest.param(
+        f"b1 {GOOD_HOST} torch_wheel_url=http://10.0.0.9/torch-1.10.0-cp36-cp36m-linux_aarch64.whl",
+        ("host b1", "torch_version", "missing: torch_wheel_url is overridden"),
+        id="torch-wheel-without-version",
+    ),
+    pytest.param(
+        f"b1 {GOOD_HOST} torch_version=2.1.0 torch_wheel_url=http://10.0.0.9/torch-1.10.0-cp36-cp36m-linux_aarch64.whl",
+        ("host b1", "torch_wheel_url", "is torch 1.10.0, not 2.1.0"),
+        id="torch-wheel-other-version",
+    ),
+    pytest.param(
+        f"b1 {GOOD_HOST} torch_version=1.10.0 torch_wheel_url=http://10.0.0.9/torch-1.10.0-cp38-cp38-linux_aarch64.whl",
+        ("host b1", "torch_wheel_url", "not Python 3.6 (cp36)"),
+        id="torch-wheel-other-python",
+    ),
+    pytest.param(
+        f"b1 {GOOD_HOST} zed_sdk_version=abc", ("host b1", "zed_sdk_version", "not a ZED SDK version"), id="zed-abc"
+    ),
+    pytest.param(
+        f"b1 {GOOD_HOST} nvidia_apt_base=ftp://mirror/jetson",
+        ("host b1", "nvidia_apt_base", "not an http(s) URL"),
+        id="apt-base-not-http",
+    ),
+    pytest.param(
+        "b1 ansible_host=10.0.0.1 jetson_module=tx2 l4t=99.9",
+        ("host b1", "l4t", "unknown L4T '99.9'"),
+        id="l4t-unknown",
+    ),
+    pytest.param(
+        "b1 ansible_host=10.0.0.1 jetson_module=tx2 l4t=32.7.4 jetpack=4.6.1",
+        ("host b1", "l4t", "L4T 32.7.4 is JetPack 4.6.4, but jetpack is 4.6.1"),
+        id="l4t-jetpack-conflict",
+    ),
+    pytest.param(
+        "b1 ansible_host=10.0.0.1 jetson_module=tx2 l4t=35.4.1",
+        ("host b1", "jetpack", "cannot run JetPack 5.1.2"),
+        id="l4t-tx2-on-jp5",
+    ),
+    pytest.param(
+        f"b1 {GOOD_HOST} ansible_user='x;reboot'", ("host b1", "ansible_user", "'x;reboot'"), id="unsafe-user"
+    ),
+    pytest.param(f"b1 {GOOD_HOST} board_serial='$(reboot)'", ("host b1", "board_serial", "unsafe"), id="unsafe-serial"),
+    pytest.param(f"b1 {GOOD_HOST} usb_port='1;rm'", ("host b1", "usb_port", "unsafe"), id="unsafe-usb-port"),
+    pytest.param(f"b1 {GOOD_HOST} ansible_port=ssh", ("host b1", "ansible_port", "not a TCP port"), id="bad-port"),
+    pytest.param(
+        "b1 ansible_host=board.local jetson_module=tx2 jetpack=4.6.4\n"
+        "b2 ansible_host=BOARD.local jetson_module=tx2 jetpack=4.6.4",
+        ("host b2", "ansible_host", "BOARD.local is also the address of b1"),
+        id="duplicate-address-case",
+    ),
+    pytest.param(
+        f"b1 {GOOD_HOST} ansible_port=2201\nb2 {GOOD_HOST} ansible_port=2201",
+        ("host b2", "ansible_host", "10.0.0.1 port 2201 is also the address of b1"),
+        id="duplicate-address-port",
+    ),
     pytest.param("# nothing here yet\n", ("holds no hosts",), id="empty"),
 ]
 
@@ -170,7 +235,102 @@ def test_error_inherited_from_group_vars_still_names_the_host(cli, tmp_path: Pat
     (tmp_path / "group_vars").mkdir()
     write(tmp_path / "group_vars", "tx2.yml", "jetson_module: tx2\njetpack: '6.0'\n")
     path = write(tmp_path, "lab.ini", "[tx2]\nb1 ansible_host=10.0.0.1\n")
-    check_error(cli, tmp_path, path, "host b1", "jetpack", "cannot run JetPack 6.0")
+    check_error(
+        cli, tmp_path, path, "host b1", "jetpack", "cannot run JetPack 6.0", f"(set in {tmp_path}/group_vars/tx2.yml)"
+    )
+
+
+def test_field_error_from_host_vars_names_that_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "host_vars").mkdir()
+    write(tmp_path / "host_vars", "b1.yml", "power_mode: 9\n")
+    path = write(tmp_path, "lab.ini", f"[j]\nb1 {GOOD_HOST}\n")
+    check_error(cli, tmp_path, path, "host b1", "power_mode", f"(set in {tmp_path}/host_vars/b1.yml)")
+
+
+def test_field_error_on_the_host_line_names_no_other_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "group_vars").mkdir()
+    write(tmp_path / "group_vars", "j.yml", "target_fps: 20\n")
+    path = write(tmp_path, "lab.ini", f"[j]\nb1 {GOOD_HOST} target_fps=-1\n")
+    check_error(cli, tmp_path, path, "host b1", "target_fps", "positive")
+    res = cli("inventory", "check", "-i", str(path))
+    assert "set in" not in res.err
+
+
+def test_group_vars_syntax_error_names_the_group_vars_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "group_vars").mkdir()
+    write(tmp_path / "group_vars", "tx2.yml", "jetson_module: tx2\npower_mode: [1\n")
+    path = write(tmp_path, "lab.ini", "[tx2]\nb1 ansible_host=10.0.0.1\n\n[tx2:vars]\njetpack=4.6.4\n")
+    res = cli("inventory", "check", "-i", str(path))
+    assert res.code == 2
+    (line,) = res.err.strip().splitlines()
+    assert line.startswith(f"error: {tmp_path}/group_vars/tx2.yml: line ") and "YAML syntax error" in line
+    assert "lab.ini" not in line
+
+
+@pytest.mark.parametrize("header", ["[j:vars", "[j:children", "[j"])
+def test_bad_ini_section_header_names_the_line(cli, tmp_path: Path, header: str) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, "lab.ini", f"[tx2]\nb1 {GOOD_HOST}\n\n{header}\nb2 ansible_host=10.0.0.2\n")
+    check_error(cli, tmp_path, path, "line 4", "bad section header", repr(header))
+
+
+@pytest.mark.parametrize(
+    ("body", "needles"),
+    [
+        ("all:\n  hosts:\n    - b1\n    - b2\n", ("line 3", "hosts must be a mapping of names, not a list")),
+        ("all:\n  vars:\n    - a\n", ("line 3", "vars must be a mapping")),
+        ("all:\n  children:\n    j:\n      host:\n        b1: {}\n", ("line 4", "unexpected key 'host'")),
+    ],
+)
+def test_yaml_structure_error_names_the_line(cli, tmp_path: Path, body: str, needles: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    check_error(cli, tmp_path, write(tmp_path, "lab.yml", body), *needles)
+
+
+def test_inventory_directory_with_only_ini_files_says_why(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    inv = tmp_path / "inv"
+    inv.mkdir()
+    write(inv, "lab.ini", f"[j]\nb1 {GOOD_HOST}\n")
+    check_error(cli, tmp_path, inv, "skips *.ini files inside an inventory directory", f"-i {inv}/lab.ini")
+
+
+def test_inventory_directory_with_yaml_is_read(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    inv = tmp_path / "inv"
+    inv.mkdir()
+    write(inv, "lab.yml", "all:\n  hosts:\n    b1: {ansible_host: 10.0.0.1, jetson_module: tx2, jetpack: '4.6.4'}\n")
+    res = cli("inventory", "check", "-i", str(inv), "--json")
+    assert res.code == 0, res.err
+
+
+def test_check_leaves_home_alone(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    path = write(tmp_path, "lab.ini", f"[j]\nb1 {GOOD_HOST}\n")
+    res = cli("inventory", "check", "-i", str(path), "--json")
+    assert res.code == 0, res.err
+    assert list(home.iterdir()) == []
+
+
+def test_vaulted_group_vars(cli, tmp_path: Path, venv_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE", raising=False)
+    secret = write(tmp_path, "vault-pass", "s3cret\n")
+    (tmp_path / "group_vars").mkdir()
+    vaulted = write(tmp_path / "group_vars", "j.yml", "jetson_module: tx2\njetpack: '4.6.4'\n")
+    subprocess.run(
+        [str(venv_bin / "ansible-vault"), "encrypt", "--vault-password-file", str(secret), str(vaulted)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "ANSIBLE_HOME": str(tmp_path / "ah")},
+    )
+    assert vaulted.read_text().startswith("$ANSIBLE_VAULT")
+    path = write(tmp_path, "lab.ini", "[j]\nb1 ansible_host=10.0.0.1\n")
+    check_error(cli, tmp_path, path, "vault-encrypted", "--vault-password-file")
+    res = cli("inventory", "check", "-i", str(path), "--json", "--vault-password-file", str(secret))
+    assert res.code == 0, res.err
+    assert '"l4t": "32.7.4"' in res.out
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(secret))
+    assert cli("inventory", "check", "-i", str(path), "--json").code == 0
 
 
 @pytest.mark.parametrize(
