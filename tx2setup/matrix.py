@@ -299,14 +299,16 @@ class Matrix(Strict):
             and (l4t is None or r.l4t == l4t or r.l4t.startswith(l4t + "."))
         ]
         if not picked and (jetpack or l4t):
-            # name the unknown version precisely rather than printing an empty table
-            self.release(jetpack=jetpack) if jetpack else self.release(l4t=l4t)
-            known = [
-                r
-                for r in self.releases
-                if (jetpack is None or r.jetpack == jetpack or r.jetpack.startswith(jetpack + "."))
-                and (l4t is None or r.l4t == l4t or r.l4t.startswith(l4t + "."))
-            ]
+            # say why rather than print an empty table: an unknown version, a module that
+            # cannot run it, or a JetPack and an L4T that do not go together
+            def matches(value: str, wanted: str | None) -> bool:
+                return wanted is None or value == wanted or value.startswith(wanted + ".")
+
+            if jetpack and not any(matches(r.jetpack, jetpack) for r in self.releases):
+                self.release(jetpack=jetpack)
+            if l4t and not any(matches(r.l4t, l4t) for r in self.releases):
+                self.release(l4t=l4t)
+            known = [r for r in self.releases if matches(r.jetpack, jetpack) and matches(r.l4t, l4t)]
             if known and module is not None:
                 can = [r.jetpack for r in self.releases if module in r.modules]
                 asked = f"JetPack {jetpack}" if jetpack else f"L4T {l4t}"

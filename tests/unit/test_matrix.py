@@ -119,3 +119,117 @@ def test_matrix_table_names_every_release(cli) -> None:  # type: ignore[no-untyp
     assert res.code == 0
     for jp in ("5.0.2", "6.2.1"):
         assert jp in res.out
+
+
+def test_releases_the_issue_names_are_all_there() -> None:
+    jps = [r.jetpack for r in mx.load().releases]
+    for required in ("4.2", "4.2.1", "4.2.2", "5.1.3", "5.1.4", "5.1.5", "5.1.6", "6.2.1", "6.2.2"):
+        assert required in jps
+    assert mx.load().release(jetpack="4.2").l4t == "32.1.0"
+    assert mx.load().release(jetpack="5.1.5").l4t == "35.6.1"
+    assert mx.load().release(l4t="36.5.0").jetpack == "6.2.2"
+
+
+def test_every_release_since_l4t_32_has_a_stack_with_a_matching_wheel() -> None:
+    for rel in mx.load().releases:
+        if rel.l4t_major < 32:
+            continue
+        assert rel.apt_repo and rel.pytorch, rel.jetpack
+        assert mx.wheel_mismatch(rel.pytorch.url, rel.pytorch.version, rel.python) is None
+        assert f"cp{rel.python.replace('.', '')}" in rel.pytorch.wheel_name
+
+
+def test_jetpack_6_torch_comes_with_its_index_and_an_unverified_file_url() -> None:
+    for rel in mx.load().releases:
+        assert rel.pytorch is None or rel.pytorch.url_verified == (rel.l4t_major < 36), rel.jetpack
+        if rel.l4t_major == 36:
+            assert rel.pytorch is not None
+            assert rel.pytorch.index_url in (
+                "https://pypi.jetson-ai-lab.io/jp6/cu122",
+                "https://pypi.jetson-ai-lab.io/jp6/cu126",
+            )
+            assert rel.pytorch.index_url.endswith("cu" + rel.cuda.replace(".", ""))
+
+
+def test_a_wheel_that_does_not_fit_its_release_fails_the_load() -> None:
+    text = packaged_text().replace("torch-1.10.0+nv22.01-cp36-cp36m", "torch-1.10.0+nv22.01-cp38-cp38", 1)
+    with pytest.raises(MatrixError, match=r"not Python 3\.6 \(cp36\)"):
+        mx.parse(text, "matrix.yaml")
+    text = packaged_text().replace('  version: "1.10.0"\n', '  version: "1.11.0"\n', 1)
+    with pytest.raises(MatrixError, match=r"is torch 1\.10\.0\+nv22\.01, not 1\.11\.0"):
+        mx.parse(text, "matrix.yaml")
+
+
+def test_wheel_helpers() -> None:
+    url = "https://x/jp/v512/pytorch/torch-2.1.0a0+41361538.nv23.06-cp38-cp38-linux_aarch64.whl"
+    assert mx.wheel_tags(url) == ("torch", "2.1.0a0+41361538.nv23.06", {"cp38"})
+    assert mx.wheel_tags("https://pypi.jetson-ai-lab.io/jp6/cu126") is None
+    assert mx.release_of("2.1") == mx.release_of("2.1.0a0") == (2, 1, 0)
+    assert mx.wheel_mismatch(url, "2.1.0", "3.8") is None
+    assert mx.wheel_mismatch(url, "2.1.0", None) is None
+    assert "not 2.2.0" in (mx.wheel_mismatch(url, "2.2.0", "3.8") or "")
+    assert "not Python 3.10" in (mx.wheel_mismatch(url, "2.1.0", "3.10") or "")
+    assert mx.wheel_mismatch("http://h/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", "2.13.0", None) is None
+
+
+def test_power_modes_per_release() -> None:
+    m = mx.load()
+    assert "MAXN_SUPER" not in m.module("orin-nano", jetpack="6.0").power_modes.values()
+    nano62 = m.module("orin-nano", jetpack="6.2")
+    assert nano62.power_mode_id("MAXN_SUPER") == 2 and nano62.power_mode_id("25W") == 1
+    assert nano62.power_mode_id("MODE_15W") == 0  # the older name of the same mode
+    assert m.module("orin-nx", jetpack="6.2.1").power_mode_id("maxn_super") == 0
+    assert 8 not in m.module("xavier-nx", jetpack="4.5.1").power_modes
+    assert m.module("xavier-nx", jetpack="4.6").power_modes[8] == "MODE_20W_6CORE"
+    assert m.module("xavier-nx", jetpack="5.1.2").power_mode_id("MODE_20W_6CORE") == 8
+    assert m.module("xavier-nx").power_modes == m.modules["xavier-nx"].power_modes  # no release: the module's table
+    assert m.module("agx-orin", jetpack="6.2").power_modes == m.modules["agx-orin"].power_modes
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("  orin-nano: {0: 15W,", "  tx2: {0: 15W,", "power_modes for 'tx2', which this release does not support"),
+        ("  orin-nano: {0: 15W,", "  orin-nano: {9: 15W,", "power_modes for 'orin-nano' lack the default mode"),
+    ],
+)
+def test_bad_per_release_power_modes_fail_the_load(old: str, new: str, expected: str) -> None:
+    text = packaged_text()
+    assert old in text
+    with pytest.raises(MatrixError) as info:
+        mx.parse(text.replace(old, new, 1), "matrix.yaml")
+    assert expected in str(info.value)
+
+
+def test_caffe_uses_cudnn_only_before_cudnn_8() -> None:
+    m = mx.load()
+    assert m.caffe.use_cudnn(m.release(jetpack="4.3").cudnn)
+    assert not m.caffe.use_cudnn(m.release(jetpack="4.4").cudnn)
+    assert not m.caffe.use_cudnn(m.release(jetpack="6.2").cudnn)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ("--module", "tx2", "--jetpack", "6.0"),
+            "NVIDIA Jetson TX2 cannot run JetPack 6.0 (it runs JetPack 3.3 to 4.6.6)",
+        ),
+        (("--module", "orin-nano", "--l4t", "32.7"), "cannot run L4T 32.7"),
+        (("--jetpack", "4.6", "--l4t", "35.4.1"), "no release is JetPack 4.6 with L4T 35.4.1"),
+    ],
+)
+def test_matrix_filters_that_match_no_release_are_errors(cli, args: tuple[str, ...], needle: str) -> None:  # type: ignore[no-untyped-def]
+    res = cli("matrix", *args)
+    assert res.code == 2 and res.out == ""
+    (line,) = res.err.strip().splitlines()
+    assert line.startswith("error: ") and needle in line
+
+
+def test_matrix_module_view_shows_soc_arch_modes_and_notes(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "250")
+    res = cli("matrix", "--module", "orin-nano")
+    assert res.code == 0, res.err
+    assert "t234 / 8.7 (sm_87)" in res.out
+    assert "0 MODE_15W, 1 MODE_7W" in res.out and "2 MAXN_SUPER" in res.out
+    assert "6.2.2 [" in res.out and "jetson-containers" in res.out  # notes as footnotes
