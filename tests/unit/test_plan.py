@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tx2setup import fleet, plan
 from tx2setup.ansible_compat import min_target_python, warnings_for
+from tx2setup.errors import PlanError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,3 +118,72 @@ def test_version_flag(cli) -> None:  # type: ignore[no-untyped-def]
 
     res = cli("--version")
     assert res.code == 0 and __version__ in res.out
+
+
+def plan_of(tmp_path: Path, line: str) -> plan.BoardPlan:
+    (tmp_path / "lab.ini").write_text(f"[j]\nb1 ansible_host=10.0.0.1 {line}\n")
+    (p,) = plan.resolve(fleet.load(tmp_path / "lab.ini"))
+    return p
+
+
+def test_orin_nano_on_jetpack_62_takes_maxn_super(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "jetson_module=orin-nano jetpack=6.2 power_mode=MAXN_SUPER")
+    assert (p.power_mode_id, p.power_mode_name) == (2, "MAXN_SUPER")
+    p = plan_of(tmp_path, "jetson_module=orin-nano jetpack=6.2")
+    assert (p.power_mode_id, p.power_mode_name) == (0, "15W")
+
+
+def test_xavier_nx_20w_mode_from_jetpack_46(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "jetson_module=xavier-nx jetpack=4.6.4 power_mode=MODE_20W_6CORE")
+    assert p.power_mode_id == 8
+    with pytest.raises(PlanError, match="has no power mode 'MODE_20W_6CORE'"):
+        plan_of(tmp_path, "jetson_module=xavier-nx jetpack=4.5.1 power_mode=MODE_20W_6CORE")
+
+
+def test_l4t_resolves_to_its_jetpack(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "jetson_module=tx2 l4t=32.7.4")
+    assert (p.jetpack, p.l4t) == ("4.6.4", "32.7.4")
+    p = plan_of(tmp_path, "jetson_module=tx2 l4t=32.7.4 jetpack=4.6.4")
+    assert p.jetpack == "4.6.4"
+
+
+def test_caffe_is_gated_on_cudnn(tmp_path: Path) -> None:
+    assert plan_of(tmp_path, "jetson_module=tx2 jetpack=4.3 components=caffe").caffe_use_cudnn is True
+    p = plan_of(tmp_path, "jetson_module=tx2 jetpack=4.6.4")
+    assert p.caffe_use_cudnn is False and p.caffe_version == "1.0"
+    assert any("without cuDNN" in n for n in p.notes)
+    assert p.ansible_vars()["plan_caffe_use_cudnn"] is False
+    assert plan_of(tmp_path, "jetson_module=tx2 jetpack=4.6.4 components=ros").caffe_use_cudnn is None
+
+
+def test_jetpack_6_plan_carries_the_torch_index(tmp_path: Path) -> None:
+    p = plan_of(tmp_path, "jetson_module=agx-orin jetpack=6.2")
+    assert p.torch_index_url == "https://pypi.jetson-ai-lab.io/jp6/cu126" and p.torch_version == "2.5.0"
+    assert any("unverified" in n for n in p.notes)
+    assert plan_of(tmp_path, "jetson_module=tx2 jetpack=4.6.4").torch_index_url is None
+
+
+def test_overridden_torch_must_name_one_wheel(tmp_path: Path) -> None:
+    wheel = "http://10.0.0.9/torch-2.1.0a0+41361538.nv23.06-cp38-cp38-linux_aarch64.whl"
+    p = plan_of(tmp_path, f"jetson_module=xavier-nx jetpack=5.1.2 torch_version=2.1.0 torch_wheel_url={wheel}")
+    assert (p.torch_version, p.torch_wheel_url, p.torchvision_version, p.torch_index_url) == (
+        "2.1.0",
+        wheel,
+        None,
+        None,
+    )
+    with pytest.raises(PlanError, match=r"is torch 2\.1\.0a0"):
+        plan_of(tmp_path, f"jetson_module=xavier-nx jetpack=5.1.2 torch_version=2.0.0 torch_wheel_url={wheel}")
+    with pytest.raises(PlanError, match=r"not Python 3\.6"):
+        plan_of(tmp_path, f"jetson_module=tx2 jetpack=4.6.4 torch_version=2.1.0 torch_wheel_url={wheel}")
+    # an index or redirect URL names no wheel file: nothing to compare
+    p = plan_of(tmp_path, "jetson_module=tx2 jetpack=4.6.4 torch_version=1.10.0 torch_wheel_url=http://m/torch")
+    assert p.torch_wheel_url == "http://m/torch"
+
+
+def test_emulated_boards_check_only_the_wheel_version(tmp_path: Path) -> None:
+    wheel = "http://127.0.0.1:8470/pytorch/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    line = f"jetson_module=tx2 jetpack=4.6.4 tx2setup_emulated=true torch_version=2.13.0 torch_wheel_url={wheel}"
+    assert plan_of(tmp_path, line).torch_version == "2.13.0"
+    with pytest.raises(PlanError, match=r"is torch 2\.13\.0"):
+        plan_of(tmp_path, line.replace("torch_version=2.13.0", "torch_version=2.12.0"))
