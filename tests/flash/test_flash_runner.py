@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -142,3 +146,64 @@ def test_orin_nano_takes_the_initrd_nvme_path() -> None:
     assert "tools/kernel_flash/flash_l4t_external.xml" in command_lines.single(module, "3-1", "35.4.1")
     # an AGX Orin has eMMC: flash.sh
     assert command_lines.single(mx.load().module("agx-orin"), "2-2", "36.4.3")[0] == "./flash.sh"
+
+
+def _poll(condition: Callable[[], bool], deadline_s: float = 20.0) -> bool:
+    """Poll until `condition` holds or the deadline passes (a deadline, not a sleep as sync)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def _interrupt_when(condition: Callable[[], bool]) -> threading.Thread:
+    """SIGINT to this process (what Ctrl-C sends) once `condition` holds: Python raises KeyboardInterrupt."""
+
+    def run() -> None:
+        if _poll(condition):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _hanging(log: Path) -> Callable[[], bool]:
+    return lambda: log.exists() and "Writing partition APP with system.img" in log.read_text()
+
+
+def test_ctrl_c_kills_the_flash_tool_and_its_children(
+    bsp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setenv("STANDIN_HANG_PORTS", "1-2.1")
+    log = tmp_path / "a.log"
+    thread = _interrupt_when(_hanging(log))
+    with pytest.raises(KeyboardInterrupt):
+        runner.flash_one(A, _flash_sh(A.port), bsp, log, 600)
+    thread.join()
+    # the stand-in (its own session, so the SIGINT never reached it) and its `sleep` are gone
+    assert _poll(lambda: processes_with(token) == [], 10.0), processes_with(token)
+    assert "tx2setup: interrupted: killed ./flash.sh and its children" in log.read_text()
+
+
+def test_ctrl_c_during_a_massflash_kills_every_child_and_says_so_per_board(
+    bsp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setenv("STANDIN_HANG_PORTS", "1-2.1 1-2.2")
+    build, flash = command_lines.mass(mx.load().module("tx2"), 2, "32.7.4")
+    logs = tmp_path / "logs"
+
+    def both_hanging() -> bool:
+        found = list((bsp / "initrdlog").glob("flash_*.log")) if (bsp / "initrdlog").exists() else []
+        return len(found) == 2 and all("Writing partition APP with system.img" in p.read_text() for p in found)
+
+    thread = _interrupt_when(both_hanging)
+    with pytest.raises(KeyboardInterrupt):
+        runner.flash_mass([A, B], build, flash, bsp, logs, 600)
+    thread.join()
+    assert _poll(lambda: processes_with(token) == [], 10.0), processes_with(token)
+    for t in (A, B):
+        text = (logs / f"{t.name}.log").read_text()
+        assert f"Start flashing device: {t.port}" in text and "tx2setup: interrupted" in text

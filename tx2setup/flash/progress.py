@@ -52,8 +52,11 @@ class ProgressView:
             changed = None
             if not row["start"]:
                 row["start"] = time.monotonic()
+            # a status equal to the phase already shown (the tool's own "Flash failure" line
+            # set "failed") is not news: plain output prints each change once
             if event.status is not None:
-                row["phase"] = changed = event.status
+                if event.status != row["phase"]:
+                    row["phase"] = changed = event.status
             elif event.phase is not None and event.phase != row["phase"]:
                 row["phase"] = changed = event.phase
             if event.line:

@@ -1,7 +1,9 @@
 """Run the BSP's tools: one log per board, a timeout, progress events, a result per board.
 
 Each tool runs in its own session (process group), so a timeout kills it and everything
-it started (tegraflash, the massflash children) and not us. Output is read line by line
+it started (tegraflash, the massflash children) and not us. Being in its own session also
+means the terminal's Ctrl-C does not reach it: an interrupt (KeyboardInterrupt) or any
+other exception while a tool runs kills its process group too, then goes on. Output is read line by line
 into the board's log, with secrets (the default user's password) masked; every line is
 also matched against the milestones the real tools print, which become progress events.
 
@@ -82,11 +84,12 @@ def _ignore(_: Event) -> None:
 
 @dataclass(frozen=True)
 class Target:
-    """A board to flash: its inventory name, USB port and module key."""
+    """A board to flash: its inventory name, USB port, module key and board config."""
 
     name: str
     port: str
     module: str
+    flash_board: str = ""  # "" = the module's default (matrix flash_board)
 
 
 @dataclass
@@ -129,6 +132,20 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+        except KeyboardInterrupt:  # a second Ctrl-C while waiting: no more grace
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+
+
+def _reap_stragglers(proc: subprocess.Popen[str], reader: threading.Thread) -> None:
+    """Wait for the output reader; a child still holding the pipe gets SIGKILL."""
+    reader.join(timeout=KILL_GRACE_S)
+    if reader.is_alive():  # a straggler in the group still holds the pipe
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        reader.join(timeout=KILL_GRACE_S)
 
 
 def run_logged(
@@ -176,11 +193,15 @@ def run_logged(
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc)
-        reader.join(timeout=KILL_GRACE_S)
-        if reader.is_alive():  # a straggler in the group still holds the pipe
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            reader.join(timeout=KILL_GRACE_S)
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt) or any other way out: the tool runs in its own
+            # session, so the terminal's SIGINT never reached it; end it and its children
+            # before letting the exception go on, or a flash keeps writing unattended.
+            _kill_group(proc)
+            _reap_stragglers(proc, reader)
+            log.write(f"tx2setup: interrupted: killed {argv[0]} and its children\n")
+            raise
+        _reap_stragglers(proc, reader)
         duration = time.monotonic() - start
         if timed_out:
             log.write(f"tx2setup: no result after {timeout_s:g} s: killed {argv[0]} and its children (timeout)\n")
@@ -328,8 +349,18 @@ def flash_mass(
     follower.start()
     try:
         flashed = run_logged(flash_argv, bsp, log_dir / "massflash.log", timeout_s, env=env, on_line=follower.on_line)
-    finally:
+    except BaseException:
+        # run_logged has killed the tool's process group; leave each board a log that says so
         follower.stop()
+        for t in targets:
+            device_log = follower.paths.get(t.port)
+            text = device_log.read_text(errors="replace") if device_log and device_log.exists() else ""
+            (log_dir / f"{t.name}.log").write_text(
+                f"tx2setup: board {t.name} at USB port {t.port}, massflash\n{text}"
+                "tx2setup: interrupted: the flash was killed; the board needs flashing again\n"
+            )
+        raise
+    follower.stop()
     results = []
     for t in targets:
         log = log_dir / f"{t.name}.log"
