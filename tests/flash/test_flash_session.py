@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import socket
@@ -72,7 +71,9 @@ def test_refuses_then_provision_without_a_provisioning_module(
     opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(EnvironmentProblem, match=r"--then-provision: provisioning .* is not available"):
-        session.prepare(opts(then_provision=True), hooks(provision_available=lambda: False))
+        session.prepare(opts(then_provision=True, wait=True), hooks(provision_available=lambda: False))
+    with pytest.raises(UserError, match=r"--then-provision with --no-wait: boards that were not seen .* cannot be"):
+        session.prepare(opts(then_provision=True, wait=False), hooks())
     _nothing_started(calls, tmp_path)
 
 
@@ -80,7 +81,7 @@ def test_refuses_when_no_board_is_in_recovery_mode(
     opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(
-        EnvironmentProblem, match=r"no board is in USB recovery mode \(no NVIDIA 0955:\{7019, 7023, "
+        EnvironmentProblem, match=r"no board is in USB recovery mode \(no NVIDIA 0955:\{7018, 7019, 7023, "
     ) as exc:
         session.prepare(opts(board_tree="none"), hooks())
     assert exc.value.exit_code == 3
@@ -110,7 +111,8 @@ def test_refuses_when_no_detected_board_is_assigned(
 
 
 def test_refuses_a_mass_flash_of_mixed_hardware(opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"mass flash needs identical hardware.*car-nx-01 \(xavier-nx, 7e19\)"):
+    mixes = r"mass flash needs identical hardware.*car-nx-01 \(xavier-nx, 7e19, jetson-xavier-nx-devkit\)"
+    with pytest.raises(UserError, match=mixes):
         session.prepare(opts(NX_AND_TX2, "mixed"), hooks())
     _nothing_started(calls, tmp_path)
     # one by one, the same boards are fine
@@ -122,7 +124,7 @@ def test_refuses_a_mass_flash_that_would_take_an_unclaimed_board(
     opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
 ) -> None:
     # `crowded`: the two TX2s of the inventory, and a Xavier NX at 2-1 that no host claims
-    with pytest.raises(UserError, match=r"the one\(s\) at USB port 2-1 belong to no inventory host"):
+    with pytest.raises(UserError, match=r"the one\(s\) at USB port 2-1 \(xavier-nx\) belong to no inventory host"):
         session.prepare(opts(TX2_PAIR, "crowded"), hooks())
     _nothing_started(calls, tmp_path)
 
@@ -152,8 +154,14 @@ def test_refuses_a_missing_bsp(
     opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TX2SETUP_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(EnvironmentProblem, match=r"no BSP for L4T 32\.7\.4 \(JetPack 4\.6\.4\): pass --bsp DIR"):
-        session.prepare(opts(bsp=None), hooks())
+    # nothing listens on port 9 here: the download fails at once (no request leaves this machine)
+    with pytest.raises(
+        EnvironmentProblem,
+        match=r"no BSP for L4T 32\.7\.4 \(JetPack 4\.6\.4\) yet, and cannot fetch http://127\.0\.0\.1:9/jetson_linux_r32"
+        r"\.7\.4_aarch64\.tbz2: .*: pass --bsp DIR",
+    ):
+        session.prepare(opts(bsp=None, bsp_mirror="http://127.0.0.1:9"), hooks())
+    assert not (tmp_path / "cache" / "bsp").exists()
     with pytest.raises(EnvironmentProblem, match="does not exist"):
         session.prepare(opts(bsp=tmp_path / "elsewhere"), hooks())
     _nothing_started(calls, tmp_path)
@@ -305,31 +313,83 @@ def test_interactive_matching_assigns_by_asking(opts: Callable[..., FlashOptions
     assert not prep.mass
 
 
-def test_bsp_cache_built_from_pinned_tarballs(  # type: ignore[no-untyped-def]
-    cli, write_inventory: Callable[..., Path], bsp: Path, calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TX2SETUP_CACHE", str(tmp_path / "cache"))
+def _serve_tarballs(bsp: Path, tmp_path: Path, version: str = "32.7.4") -> Path:
+    """The stand-in BSP packed like NVIDIA's two tarballs for L4T 32.7.4, under the names the data file gives."""
+    set_bsp_version(bsp, version)
     shutil.move(str(bsp / "rootfs"), tmp_path / "rootfs-src")
     (bsp / "rootfs").mkdir()
-    driver, rootfs = tmp_path / "driver.tbz2", tmp_path / "rootfs.tbz2"
+    served = tmp_path / "nvidia"
+    served.mkdir()
+    driver = served / "jetson_linux_r32.7.4_aarch64.tbz2"
+    rootfs = served / "tegra_linux_sample-root-filesystem_r32.7.4_aarch64.tbz2"
     subprocess.run(["tar", "-cjf", str(driver), "-C", str(tmp_path), "Linux_for_Tegra"], check=True)
     subprocess.run(["tar", "-cjf", str(rootfs), "-C", str(tmp_path / "rootfs-src"), "."], check=True)
-    sha = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (driver, rootfs)}
+    shutil.rmtree(bsp)  # from here on the only BSP is the one in the tarballs
+    return served
+
+
+def test_bsp_cache_built_from_the_artifact_cache(  # type: ignore[no-untyped-def]
+    cli, write_inventory: Callable[..., Path], bsp: Path, calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --bsp: the tarballs come through the artifact cache from a real HTTP server, pinned in tx2setup.lock."""
+    from tx2setup import cache
+
+    monkeypatch.setenv("TX2SETUP_CACHE", str(tmp_path / "cache"))
+    served = _serve_tarballs(bsp, tmp_path)
     inv = write_inventory(TX2_PAIR.replace("car-tx2-02 ansible_host=127.0.0.2 usb_port=1-2.2", ""))
-    base = ["flash", "-i", str(inv), "--sysfs-root", str(sysfs("two-tx2")), "--accept-license", "--no-wait"]
-    base += ["--min-free-gib", "0", "--driver-tarball", str(driver), "--driver-sha256", sha[driver]]
-    base += ["--rootfs-tarball", str(rootfs)]
-
-    res = cli(*base, "--rootfs-sha256", "f" * 64)
-    assert res.code == 5 and "rootfs.tbz2: sha256 is" in res.err
-    assert not (tmp_path / "cache").exists() and not calls.exists()
-
-    res = cli(*base, "--rootfs-sha256", sha[rootfs])
-    assert res.code == 0, res.err
+    lock = inv.parent / "tx2setup.lock"
     built = tmp_path / "cache" / "bsp" / "32.7.4" / "Linux_for_Tegra"
-    assert (built / ".tx2setup-apply-binaries.json").exists()
-    assert (built / "rootfs" / "etc" / "nv_tegra_release").read_text().startswith("# R32 (release), REVISION: 7.4")
-    assert "next: tx2setup provision -i" in res.out
+    with cache.CacheServer(served) as server:
+        rootfs_url = f"{server.base_url}/tegra_linux_sample-root-filesystem_r32.7.4_aarch64.tbz2"
+        base = ["flash", "-i", str(inv), "--sysfs-root", str(sysfs("two-tx2")), "--accept-license", "--no-wait"]
+        base += ["--min-free-gib", "0", "--bsp-mirror", server.base_url, "--json"]
+
+        # a pin that the served rootfs does not match: exit 5, one line, nothing extracted or run
+        cache.LockFile(lock, {rootfs_url: cache.Pin("f" * 64, -1, cache.artifact_key(rootfs_url))}).save()
+        res = cli(*base)
+        assert res.code == 5, res.err
+        assert res.err.startswith("error: download of " + rootfs_url) and res.err.count("\n") == 1
+        assert not (tmp_path / "cache" / "bsp").exists() and not calls.exists()
+
+        # without the bad pin: fetched, pinned, checked, extracted once, apply_binaries once
+        lock.unlink()
+        res = cli(*base)
+        assert res.code == 0, res.err
+        assert json.loads(res.out)["bsp"] == str(built)
+        pins = cache.LockFile.load(lock).pins
+        assert sorted(pins) == sorted([f"{server.base_url}/{p.name}" for p in served.iterdir()])
+        for url, pin in pins.items():
+            assert pin.sha256 == cache.sha256_file(served / url.rsplit("/", 1)[-1])
+        assert (built / ".tx2setup-apply-binaries.json").exists()
+        assert (built / "rootfs" / "etc" / "nv_tegra_release").read_text().startswith("# R32 (release), REVISION: 7.4")
+        assert [ln.split()[0] for ln in calls.read_text().splitlines()][:2] == [
+            "apply_binaries.sh",
+            "l4t_create_default_user.sh",
+        ]
+
+        # a second run: no download, no extraction, no apply_binaries
+        sent = server.bytes_served
+        (built / "extracted-once").write_text("")
+        calls.unlink()
+        res = cli(*base)
+        assert res.code == 0, res.err
+        assert server.bytes_served == sent
+        assert (built / "extracted-once").exists()
+        assert "apply_binaries.sh" not in calls.read_text()
+
+
+def test_a_tarball_of_another_release_is_refused_before_extraction(
+    opts: Callable[..., FlashOptions], bsp: Path, calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tx2setup import cache
+
+    monkeypatch.setenv("TX2SETUP_CACHE", str(tmp_path / "cache"))
+    served = _serve_tarballs(bsp, tmp_path, version="32.7.1")  # named 32.7.4, holds 32.7.1
+    other = r"jetson_linux_r32\.7\.4_aarch64\.tbz2 holds L4T 32\.7\.1, but"
+    with cache.CacheServer(served) as server, pytest.raises(EnvironmentProblem, match=other):
+        session.prepare(opts(bsp=None, bsp_mirror=server.base_url), hooks())
+    assert not (tmp_path / "cache" / "bsp").exists()
+    _nothing_started(calls, tmp_path)
 
 
 def test_then_provision_calls_the_provisioning_seam(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

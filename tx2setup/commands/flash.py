@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,11 +31,17 @@ def _ask(prompt: str, hide: bool) -> str:
 @click.option("--limit", help="Only these hosts or groups (comma separated).")
 @click.option("--list", "list_only", is_flag=True, help="Only show boards in recovery mode and their hosts.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-@click.option("--bsp", type=click.Path(file_okay=False), help="A Linux_for_Tegra folder for the planned L4T.")
-@click.option("--driver-tarball", type=click.Path(dir_okay=False), help="L4T driver package, to build the BSP cache.")
-@click.option("--driver-sha256", help="The driver package's sha256.")
-@click.option("--rootfs-tarball", type=click.Path(dir_okay=False), help="L4T sample rootfs, to build the BSP cache.")
-@click.option("--rootfs-sha256", help="The sample rootfs tarball's sha256.")
+@click.option(
+    "--bsp",
+    type=click.Path(file_okay=False),
+    help="A Linux_for_Tegra folder for the planned L4T (default: the per-L4T cache, built from NVIDIA's tarballs).",
+)
+@click.option(
+    "--bsp-mirror",
+    envvar="TX2SETUP_BSP_MIRROR",
+    help="Base URL that serves the BSP tarballs by file name, instead of NVIDIA's download URLs.",
+)
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False), help="Pin file (default: next to the inventory).")
 @click.option("--one-by-one", is_flag=True, help="Flash boards one at a time instead of a mass flash.")
 @click.option("--accept-license", is_flag=True, help="Accept NVIDIA's L4T license (needed to create the default user).")
 @click.option("--vault-password-file", type=click.Path(dir_okay=False), help="For vault-encrypted flash_password.")
@@ -53,10 +60,8 @@ def flash(
     list_only: bool,
     as_json: bool,
     bsp: str | None,
-    driver_tarball: str | None,
-    driver_sha256: str | None,
-    rootfs_tarball: str | None,
-    rootfs_sha256: str | None,
+    bsp_mirror: str | None,
+    lock_path: str | None,
     one_by_one: bool,
     accept_license: bool,
     vault_password_file: str | None,
@@ -72,11 +77,11 @@ def flash(
 
     One board: flash.sh (initrd/NVMe path for Orin NX/Nano). Several identical boards:
     l4t_initrd_flash.sh --massflash. Boards are matched to inventory hosts by usb_port or
-    board_serial, or by asking.
+    board_serial, or by asking. Without --bsp, the BSP of the planned L4T is built once
+    from NVIDIA's tarballs, fetched through the artifact cache and pinned in tx2setup.lock.
     """
     from tx2setup.errors import RemoteError, UserError
     from tx2setup.flash import session
-    from tx2setup.flash.bsp import LocalArtifact
 
     interactive = sys.stdin.isatty()
     if list_only:
@@ -84,18 +89,13 @@ def flash(
         return
     if inventory is None:
         raise UserError("flash: -i/--inventory is required (or use --list to only look)")
-    artifacts: dict[str, LocalArtifact | None] = {}
-    for what, path, sha in (("driver", driver_tarball, driver_sha256), ("rootfs", rootfs_tarball, rootfs_sha256)):
-        if (path is None) != (sha is None):
-            raise UserError(f"--{what}-tarball and --{what}-sha256 go together")
-        artifacts[what] = LocalArtifact(Path(path), sha.lower()) if path and sha else None
     opts = session.FlashOptions(
         inventory=Path(inventory),
         limit=limit,
         sysfs_root=Path(sysfs_root),
         bsp=Path(bsp) if bsp else None,
-        driver=artifacts["driver"],
-        rootfs=artifacts["rootfs"],
+        bsp_mirror=bsp_mirror,
+        lock_path=Path(lock_path) if lock_path else None,
         one_by_one=one_by_one,
         timeout_s=timeout_s,
         log_dir=Path(log_dir) if log_dir else None,
@@ -108,23 +108,39 @@ def flash(
     )
     hooks = session.Hooks(ask_board=_ask_board if interactive else None, ask=_ask if interactive else None)
     prep = session.prepare(opts, hooks)
+    for line in prep.skipped:
+        click.echo(f"warning: {line}", err=True)
 
     from tx2setup.flash.progress import ProgressView
 
     with ProgressView(prep.targets) as view:
         hooks.on_event = view
         summary = session.execute(prep, hooks)
-    _print_summary(summary, as_json)
-
     failed = [r for r in summary.results if not r.ok]
     unseen = [r for r in summary.results if r.ok and r.network and not r.network.startswith("up")]
+    chain = then_provision and not failed and not unseen
+    if not (chain and as_json):  # chained JSON: one document, flash and provision together
+        _print_summary(summary, as_json)
     if failed or unseen:
         parts = [f"{r.board} ({r.status})" for r in failed] + [f"{r.board} (not on the network)" for r in unseen]
         raise RemoteError(
             f"{len(parts)} of {len(summary.results)} boards: {', '.join(parts)}; logs in {summary.log_dir}"
         )
-    if then_provision:
-        session.run_provision(summary.inventory, summary.flashed)
+    if chain:
+        click.echo(f"provisioning {', '.join(summary.flashed)} (--then-provision)", err=True)
+
+        def show(result: Any) -> None:
+            if as_json:
+                from tx2setup.console import print_json
+
+                print_json({**summary.to_dict(), "provision": result.to_dict()})
+            else:
+                # the summary `tx2setup provision` prints
+                from tx2setup.commands.provision import _summary
+
+                _summary(result)
+
+        session.run_provision(summary.inventory, summary.flashed, show)
 
 
 LIST_KEYS = ("port", "product_id", "modules", "serial", "host", "matched_by", "check")
@@ -181,6 +197,8 @@ def _print_summary(summary: object, as_json: bool) -> None:
     for r in summary.results:
         if not r.ok:
             click.echo(f"{r.board}: {r.status}: {r.detail} (log: {r.log})")
+    for line in summary.skipped:
+        click.echo(f"not flashed: {line}")
     if summary.password_generated:
         click.echo(f"user {summary.user}: SSH key only (a random password was set)")
     nxt = summary.next_step()

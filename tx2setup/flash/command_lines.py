@@ -6,9 +6,14 @@
   -p "-c <qspi layout>" --showlogs --network usb0 <board> internal`.
 - N identical boards: `l4t_initrd_flash.sh --no-flash --massflash N <board> <rootdev>`
   once (builds the flash package), then `--flash-only --massflash N <board> <rootdev>`.
+  From R35 both steps also take `--network usb0`: the R35 README_initrd_flash.txt
+  ("Workflow 7: Initrd Massflash") generates the package "using options --no-flash and
+  --massflash <x> and --network usb0" and flashes with `--flash-only --massflash 5
+  --network usb0`; the R32 README ("Workflow 6") has no --network in either step.
 
 `--usb-instance` pins a single flash to the board's port, so other boards in recovery
-mode are left alone.
+mode are left alone. `<board>` is the host's board config (the module's `flash_board`
+from the matrix, or a per-product / per-host choice, see session.py).
 """
 
 from __future__ import annotations
@@ -35,18 +40,25 @@ def _nvme_args(l4t: str) -> list[str]:
     return ["--external-device", "nvme0n1p1", "-c", layout, "-p", f"-c {qspi}", "--network", "usb0"]
 
 
-def single(module: Module, port: str, l4t: str) -> list[str]:
+def single(module: Module, port: str, l4t: str, board: str | None = None) -> list[str]:
+    board = board or module.flash_board
     if uses_nvme(module):
-        return [INITRD, "--usb-instance", port, *_nvme_args(l4t), "--showlogs", module.flash_board, "internal"]
-    return [FLASH_SH, "--usb-instance", port, module.flash_board, "mmcblk0p1"]
+        return [INITRD, "--usb-instance", port, *_nvme_args(l4t), "--showlogs", board, "internal"]
+    return [FLASH_SH, "--usb-instance", port, board, "mmcblk0p1"]
 
 
-def mass(module: Module, count: int, l4t: str) -> tuple[list[str], list[str]]:
+def mass(module: Module, count: int, l4t: str, board: str | None = None) -> tuple[list[str], list[str]]:
     """(build the package, flash every board in recovery mode with it)."""
-    extra = _nvme_args(l4t) if uses_nvme(module) else []
+    board = board or module.flash_board
+    if uses_nvme(module):
+        extra = _nvme_args(l4t)  # already carries --network usb0
+    elif version_key(l4t)[0] >= 35:
+        extra = ["--network", "usb0"]
+    else:
+        extra = []
     rootdev = "internal" if uses_nvme(module) else "mmcblk0p1"
-    build = [INITRD, "--no-flash", "--massflash", str(count), *extra, module.flash_board, rootdev]
-    flash = [INITRD, "--flash-only", "--massflash", str(count), *extra, module.flash_board, rootdev]
+    build = [INITRD, "--no-flash", "--massflash", str(count), *extra, board, rootdev]
+    flash = [INITRD, "--flash-only", "--massflash", str(count), *extra, board, rootdev]
     return build, flash
 
 

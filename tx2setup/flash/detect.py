@@ -6,6 +6,12 @@ We read `<sysfs>/bus/usb/devices/*/idVendor|idProduct|busnum|devpath|serial` the
 that function does, never `lsusb` text. A booted Jetson also shows vendor 0955 (product
 7020, "L4T running on Tegra"): it is not in recovery mode and is not listed.
 
+Product IDs come from the matrix (`usb_product_ids` per module: 7c18 TX2 / TX2 NX, 7018
+TX2i, 7418 TX2 4GB, ...). Product IDs the BSP knows but tx2setup does not flash (AGX
+Xavier Industrial 7819/7919, Nano 7f21; tx2setup/data/l4t_bsp.yaml) are listed too, with
+no module and their name, so they are refused by name instead of silently ignored (a
+mass flash would take them: the BSP's own fill_devpaths() knows them).
+
 The USB port path is `<busnum>-<devpath>` (e.g. `1-2.1`), the same string that
 l4t_initrd_flash.sh and flash.sh take as `--usb-instance` and that the inventory holds
 as `usb_port`.
@@ -16,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tx2setup.flash import bsp_data
 from tx2setup.matrix import Matrix
 from tx2setup.matrix import load as load_matrix
 
@@ -29,13 +36,21 @@ class RecoveryDevice:
 
     port: str  # "<busnum>-<devpath>", e.g. "1-2.1"
     product_id: str  # 4 lowercase hex digits, e.g. "7c18"
-    modules: tuple[str, ...]  # matrix module keys that enumerate with this product ID
+    modules: tuple[str, ...]  # matrix module keys that enumerate with this product ID; () = unsupported
     serial: str | None
     sysfs_path: Path
+    name: str = ""  # the product's own name where it says more than the module (Jetson TX2i)
+
+    @property
+    def supported(self) -> bool:
+        return bool(self.modules)
 
     @property
     def module_label(self) -> str:
-        return " or ".join(self.modules)
+        if not self.modules:
+            return f"{self.name} (not supported by tx2setup)"
+        label = " or ".join(self.modules)
+        return f"{label} ({self.name})" if self.name else label
 
 
 def product_map(matrix: Matrix) -> dict[str, tuple[str, ...]]:
@@ -57,6 +72,9 @@ def _read(path: Path) -> str | None:
 def scan(sysfs_root: str | Path = DEFAULT_SYSFS, matrix: Matrix | None = None) -> list[RecoveryDevice]:
     """Every board in recovery mode under `sysfs_root`, sorted by port."""
     pids = product_map(matrix or load_matrix())
+    data = bsp_data.load()
+    names = {pid: pb.name for pid, pb in data.product_boards.items()}
+    unsupported = {pid: name for pid, name in data.unsupported_products.items() if pid not in pids}
     devices_dir = Path(sysfs_root) / "bus" / "usb" / "devices"
     if not devices_dir.is_dir():
         return []
@@ -67,7 +85,7 @@ def scan(sysfs_root: str | Path = DEFAULT_SYSFS, matrix: Matrix | None = None) -
         if _read(entry / "idVendor") != NVIDIA_VENDOR:
             continue
         product = (_read(entry / "idProduct") or "").lower()
-        if product not in pids:
+        if product not in pids and product not in unsupported:
             continue  # e.g. 7020: a booted Jetson, not one in recovery mode
         busnum = _read(entry / "busnum")
         devpath = _read(entry / "devpath")
@@ -78,9 +96,10 @@ def scan(sysfs_root: str | Path = DEFAULT_SYSFS, matrix: Matrix | None = None) -
             RecoveryDevice(
                 port=f"{busnum}-{devpath}",
                 product_id=product,
-                modules=pids[product],
+                modules=pids.get(product, ()),
                 serial=_read(entry / "serial") or None,
                 sysfs_path=entry,
+                name=unsupported.get(product) or names.get(product, ""),
             )
         )
     return sorted(found, key=lambda d: _port_key(d.port))

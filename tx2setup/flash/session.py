@@ -3,14 +3,20 @@
 `prepare()` checks everything that can be checked before touching anything and raises
 (one line, non-zero exit) when the run cannot go ahead:
 
-- not root; `--then-provision` without a provisioning module;
+- not root; `--then-provision` without a provisioning module, or with `--no-wait`
+  (a board that has not been seen on the network cannot be provisioned);
 - the inventory does not load or resolve (fleet / plan errors);
-- no board in recovery mode; a board's product ID does not fit its inventory module;
+- no board in recovery mode; a board's product ID does not fit its inventory module (or
+  is a product tx2setup does not flash); a `flash_board` the module does not have;
   no detected board is assigned to an inventory host;
 - the boards plan different L4T releases; a mass flash mixes hardware, or would also
   flash a board that no inventory host claims;
-- the BSP is missing or holds another L4T (or its tarballs fail their sha256);
-- too little free disk; the NVIDIA license is not accepted; no user or password.
+- the NVIDIA license is not accepted; no user or password;
+- the BSP is missing, holds another L4T, or lacks a tool this flash runs (old releases
+  have no l4t_initrd_flash.sh / l4t_create_default_user.sh); for the per-L4T cache, the
+  tarballs are fetched through the artifact cache (sha256 against tx2setup.lock) and the
+  driver package's version and tools are read from the tarball, before any extraction;
+- too little free disk.
 
 Only `execute()` changes anything. Checks that need a root shell, a prompt or the disk
 are hooks (`Hooks`), so tests can run as root and still exercise each refusal.
@@ -28,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tx2setup import fleet, plan
-from tx2setup.errors import EnvironmentProblem, NotRootError, RemoteError, UserError
+from tx2setup import cache, fleet, plan
+from tx2setup.errors import EnvironmentProblem, InventoryError, NotRootError, RemoteError, UserError
 from tx2setup.flash import bsp as bsp_mod
-from tx2setup.flash import command_lines, credentials, network, runner
+from tx2setup.flash import bsp_data, command_lines, credentials, network, runner
 from tx2setup.flash.detect import DEFAULT_SYSFS, RecoveryDevice, product_map, scan
 from tx2setup.flash.match import AskFn, Assignment, MatchResult, match
 from tx2setup.matrix import Matrix
@@ -54,20 +60,24 @@ def provision_available() -> bool:
     return importlib.util.find_spec("tx2setup.provision") is not None
 
 
-def run_provision(inventory: Path, names: Sequence[str]) -> Any:
+def run_provision(inventory: Path, names: Sequence[str], show: Callable[[Any], None] | None = None) -> Any:
     """The `--then-provision` seam: tx2setup.provision.run(inventory_path, limit=...).
 
     Provisioning reports board failures in its result (`.ok`, `.bad_hosts`), not as
-    exceptions; a failed result becomes RemoteError here, like a failed flash.
+    exceptions; `show` renders the result first, then a failed one becomes RemoteError
+    here, like a failed flash.
     """
     module = importlib.import_module("tx2setup.provision")
     run = getattr(module, "run", None)
     if run is None:
         raise EnvironmentProblem("tx2setup.provision has no run(inventory_path, limit=...): provision separately")
     result = run(str(inventory), limit=",".join(names))
+    if show is not None:
+        show(result)
     if getattr(result, "ok", True) is False:
-        bad = ", ".join(str(h) for h in getattr(result, "bad_hosts", []) or []) or "see its output"
-        raise RemoteError(f"flashed, but provisioning failed on: {bad}")
+        hosts = getattr(result, "bad_hosts", []) or []
+        bad = ", ".join(f"{getattr(h, 'name', h)} ({getattr(h, 'status', 'failed')})" for h in hosts)
+        raise RemoteError(f"flashed, but provisioning failed on: {bad or 'see its output'}")
     return result
 
 
@@ -77,8 +87,8 @@ class FlashOptions:
     limit: str | None = None
     sysfs_root: Path = DEFAULT_SYSFS
     bsp: Path | None = None
-    driver: bsp_mod.LocalArtifact | None = None
-    rootfs: bsp_mod.LocalArtifact | None = None
+    bsp_mirror: str | None = None  # base URL serving the BSP tarballs by file name (else NVIDIA's URLs)
+    lock_path: Path | None = None  # default: tx2setup.lock next to the inventory
     one_by_one: bool = False
     timeout_s: float = 3600.0
     log_dir: Path | None = None
@@ -102,6 +112,7 @@ class Hooks:
     wait_poll_s: float = 2.0
     probe: Callable[[str, int], bool] = network.tcp_open
     arp_table: Path = network.ARP_TABLE
+    lease_files: Sequence[Path] = network.LEASE_FILES
 
 
 @dataclass
@@ -116,10 +127,18 @@ class Prepared:
     user: credentials.DefaultUser
     log_dir: Path
     matrix: Matrix
+    boards: dict[str, str]  # host -> board config (flash.sh <board>)
+    tools: tuple[str, ...]  # the BSP files this flash runs
+    driver: bsp_mod.LocalArtifact | None = None  # the cached tarballs, when build
+    rootfs: bsp_mod.LocalArtifact | None = None
+    skipped: list[str] = field(default_factory=list)  # boards left alone, and why (shown in the summary)
 
     @property
     def targets(self) -> list[runner.Target]:
-        return [runner.Target(a.board.name, a.device.port, a.board.module) for a in self.assignments]
+        return [
+            runner.Target(a.board.name, a.device.port, a.board.module, self.boards[a.board.name])
+            for a in self.assignments
+        ]
 
 
 @dataclass
@@ -132,6 +151,8 @@ class Summary:
     user: str
     password_generated: bool
     inventory: Path
+    skipped: list[str] = field(default_factory=list)
+    chained: bool = False  # --then-provision: provisioning follows, no "next:" hint
 
     @property
     def ok(self) -> bool:
@@ -142,7 +163,7 @@ class Summary:
         return [r.board for r in self.results if r.ok]
 
     def next_step(self) -> str | None:
-        if not self.flashed:
+        if not self.flashed or self.chained:
             return None
         return f"tx2setup provision -i {self.inventory} --limit {','.join(self.flashed)}"
 
@@ -167,6 +188,7 @@ class Summary:
                 }
                 for r in self.results
             ],
+            "skipped": self.skipped,
             "next": self.next_step(),
         }
 
@@ -191,18 +213,68 @@ def _default_log_dir() -> Path:
     return bsp_mod.cache_root() / "logs" / "flash" / time.strftime("%Y%m%d-%H%M%S")
 
 
+def _board_config(a: Assignment, matrix: Matrix, data: bsp_data.BspData, inv_label: str) -> str:
+    """The board config to flash: the host's `flash_board`, else the product's, else the module's."""
+    module = matrix.module(a.board.module)
+    product = data.product_boards.get(a.device.product_id)
+    default = product.flash_board if product and product.module == a.board.module else module.flash_board
+    chosen = a.board.hostvars.get("flash_board")
+    if chosen is None:
+        return default
+    allowed = data.flash_boards.get(a.board.module, (module.flash_board,))
+    if str(chosen) not in allowed:
+        raise InventoryError(
+            f"{inv_label}: host {a.board.name}: flash_board: {chosen!r} is not a board config for "
+            f"{a.board.module} (one of: {', '.join(allowed)})"
+        )
+    if product and str(chosen) != product.flash_board:
+        raise UserError(
+            f"{inv_label}: host {a.board.name}: flash_board: {chosen}, but the board at USB port {a.device.port} "
+            f"is a {product.name} (USB product {a.device.product_id}), which flashes as {product.flash_board}"
+        )
+    return str(chosen)
+
+
+def _resolve_bsp(
+    opts: FlashOptions, l4t: str, jetpack: str, tools: tuple[str, ...], boards: list[str]
+) -> tuple[Path, bool, bsp_mod.LocalArtifact | None, bsp_mod.LocalArtifact | None]:
+    """(BSP folder, build it first?, driver tarball, rootfs tarball); refuses what cannot flash."""
+    if opts.bsp is not None:
+        bsp_path = opts.bsp.resolve()
+        bsp_mod.check(bsp_path, l4t, jetpack, tools, boards)
+        return bsp_path, False, None, None
+    bsp_path = bsp_mod.cached_bsp(l4t)
+    if bsp_path.is_dir():
+        bsp_mod.check(bsp_path, l4t, jetpack, tools, boards)
+        return bsp_path, False, None, None
+    lock = opts.lock_path or cache.lock_path_for(opts.inventory)
+    driver, rootfs = bsp_mod.fetch_tarballs(l4t, jetpack, lock, opts.bsp_mirror or bsp_data.mirror())
+    bsp_mod.check_driver_package(driver.path, l4t, jetpack, tools, boards)
+    return bsp_path, True, driver, rootfs
+
+
 def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
-    """Every refusal, in the order a person would want to hear them; changes nothing."""
+    """Every refusal, in the order a person would want to hear them; changes nothing on the boards.
+
+    The one thing it may do is fetch the BSP tarballs into the artifact cache (verified
+    against their pins), so that their version and tools are checked before the run starts.
+    """
     hooks = hooks or Hooks()
     inv_label = str(opts.inventory)
     if not hooks.is_root():
         raise NotRootError("tx2setup flash must run as root (the BSP's flash tools need it): use sudo")
+    if opts.then_provision and not opts.wait:
+        raise UserError(
+            "--then-provision with --no-wait: boards that were not seen on the network cannot be provisioned; "
+            "drop --no-wait, or provision later"
+        )
     if opts.then_provision and not hooks.provision_available():
         raise EnvironmentProblem(
             "--then-provision: provisioning (tx2setup.provision) is not available in this install; "
             "flash without it and run `tx2setup provision` afterwards"
         )
     matrix = load_matrix()
+    data = bsp_data.load()
     boards = load_boards(opts.inventory, opts.limit)
 
     devices = scan(opts.sysfs_root, matrix)
@@ -214,9 +286,10 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
         )
     result = match(devices, boards, hooks.ask_board, inv_label)
     for a in result.mismatched:
+        what = "" if a.device.supported else ", which tx2setup does not flash"
         raise UserError(
             f"{inv_label}: host {a.board.name}: jetson_module: {a.board.module}, but the board at USB port "
-            f"{a.device.port} is a {a.device.module_label} (USB product {a.device.product_id})"
+            f"{a.device.port} is a {a.device.module_label} (USB product {a.device.product_id}){what}"
         )
     if not result.assigned:
         ports = ", ".join(f"{d.port} ({d.module_label})" for d in devices)
@@ -225,6 +298,7 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
             "set usb_port=<port> or board_serial=<serial> on the host, or run interactively to be asked"
         )
     assigned = result.assigned
+    board_configs = {a.board.name: _board_config(a, matrix, data, inv_label) for a in assigned}
 
     l4ts = {a.plan.l4t for a in assigned}
     if len(l4ts) > 1:
@@ -234,47 +308,28 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
 
     mass = len(assigned) > 1 and not opts.one_by_one
     if mass:
-        kinds = {(a.board.module, a.device.product_id) for a in assigned}
+        kinds = {(a.board.module, a.device.product_id, board_configs[a.board.name]) for a in assigned}
         if len(kinds) > 1:
-            listing = ", ".join(f"{a.board.name} ({a.board.module}, {a.device.product_id})" for a in assigned)
+            listing = ", ".join(
+                f"{a.board.name} ({a.board.module}, {a.device.product_id}, {board_configs[a.board.name]})"
+                for a in assigned
+            )
             raise UserError(
                 f"{inv_label}: a mass flash needs identical hardware, and this one mixes: {listing}; "
                 "use --limit per kind, or --one-by-one"
             )
         if result.unassigned:
-            extra = ", ".join(d.port for d in result.unassigned)
+            extra = ", ".join(f"{d.port} ({d.module_label})" for d in result.unassigned)
             raise UserError(
                 f"{inv_label}: a mass flash flashes every board in recovery mode, and the one(s) at USB port "
                 f"{extra} belong to no inventory host: assign (usb_port=...) or disconnect them, or use --one-by-one"
             )
-
-    build = False
-    if opts.bsp is not None:
-        bsp_path = opts.bsp.resolve()
-        bsp_mod.check(bsp_path, l4t, jetpack)
-    else:
-        bsp_path = bsp_mod.cached_bsp(l4t)
-        if bsp_path.is_dir():
-            bsp_mod.check(bsp_path, l4t, jetpack)
-        elif opts.driver is not None and opts.rootfs is not None:
-            opts.driver.verify("driver")
-            opts.rootfs.verify("rootfs")
-            build = True
-        else:
-            raise EnvironmentProblem(
-                f"no BSP for L4T {l4t} (JetPack {jetpack}): pass --bsp DIR (a Linux_for_Tegra folder), or "
-                f"--driver-tarball/--rootfs-tarball with their sha256 to build {bsp_path}"
-            )
-
-    need = opts.min_free_bytes
-    if build and opts.driver is not None and opts.rootfs is not None:
-        need += EXTRACT_FACTOR * (opts.driver.path.stat().st_size + opts.rootfs.path.stat().st_size)
-    free = hooks.disk_free(bsp_path)
-    if free < need:
-        raise EnvironmentProblem(
-            f"too little disk space for {bsp_path}: {free / GIB:.1f} GiB free, flashing needs {need / GIB:.1f} GiB "
-            "(free some, or point --bsp / TX2SETUP_CACHE at a larger disk)"
-        )
+    skipped = [f"USB port {d.port} ({d.module_label}): no inventory host; left alone" for d in result.unassigned]
+    skipped += [
+        f"{b.name}: pinned to {'usb_port ' + b.usb_port if b.usb_port else 'board_serial ' + str(b.serial)}, "
+        "but not in recovery mode; not flashed"
+        for b in result.absent
+    ]
 
     if not opts.accept_license:
         raise UserError(
@@ -282,6 +337,21 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
             "read Linux_for_Tegra/rootfs/usr/share/doc/nvidia-tegra/, then pass --accept-license"
         )
     user = credentials.resolve([a.board for a in assigned], opts.vault_password_file, hooks.ask, inv_label)
+
+    initrd = mass or any(command_lines.uses_nvme(matrix.module(a.board.module)) for a in assigned)
+    tools = bsp_mod.required_tools(initrd)
+    configs = sorted(set(board_configs.values()))
+    bsp_path, build, driver, rootfs = _resolve_bsp(opts, l4t, jetpack, tools, configs)
+
+    need = opts.min_free_bytes
+    if driver is not None and rootfs is not None:
+        need += EXTRACT_FACTOR * (driver.path.stat().st_size + rootfs.path.stat().st_size)
+    free = hooks.disk_free(bsp_path)
+    if free < need:
+        raise EnvironmentProblem(
+            f"too little disk space for {bsp_path}: {free / GIB:.1f} GiB free, flashing needs {need / GIB:.1f} GiB "
+            "(free some, or point --bsp / TX2SETUP_CACHE at a larger disk)"
+        )
     return Prepared(
         options=opts,
         assignments=assigned,
@@ -293,6 +363,11 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
         user=user,
         log_dir=opts.log_dir or _default_log_dir(),
         matrix=matrix,
+        boards=board_configs,
+        tools=tools,
+        driver=driver,
+        rootfs=rootfs,
+        skipped=skipped,
     )
 
 
@@ -317,8 +392,8 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
     opts = prep.options
     prep.log_dir.mkdir(parents=True, exist_ok=True)
     if prep.build:
-        assert opts.driver is not None and opts.rootfs is not None
-        bsp_mod.build_from_tarballs(prep.l4t, prep.jetpack, opts.driver, opts.rootfs, prep.bsp)
+        assert prep.driver is not None and prep.rootfs is not None
+        bsp_mod.build_from_tarballs(prep.l4t, prep.jetpack, prep.driver, prep.rootfs, prep.bsp, prep.tools)
 
     if not bsp_mod.applied(prep.bsp, prep.l4t):
         log = prep.log_dir / "apply_binaries.log"
@@ -331,10 +406,12 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
     module = prep.matrix.module(targets[0].module)
     results: list[runner.BoardResult] = []
     if prep.mass:
+        # one rootfs for every board: one hostname too, so the script's default (tegra-ubuntu)
+        # stays; provisioning sets each board's hostname from the inventory afterwards
         failure = _create_user(prep, prep.log_dir / "create_default_user.log", hooks, hostname=None)
         if failure:
             raise EnvironmentProblem(failure)
-        build_argv, flash_argv = command_lines.mass(module, len(targets), prep.l4t)
+        build_argv, flash_argv = command_lines.mass(module, len(targets), prep.l4t, targets[0].flash_board)
         results = runner.flash_mass(
             targets, build_argv, flash_argv, prep.bsp, prep.log_dir, opts.timeout_s, hooks.on_event, hooks.env
         )
@@ -346,7 +423,7 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
                 hooks.on_event(runner.Event(t.name, status="failed"))
                 results.append(runner.BoardResult(t.name, t.port, t.module, "failed", 0.0, log, failure))
                 continue
-            argv = command_lines.single(prep.matrix.module(t.module), t.port, prep.l4t)
+            argv = command_lines.single(prep.matrix.module(t.module), t.port, prep.l4t, t.flash_board)
             results.append(
                 runner.flash_one(
                     t, argv, prep.bsp, log, opts.timeout_s, hooks.on_event, hooks.env, [prep.user.password]
@@ -354,22 +431,7 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
             )
 
     if opts.wait:
-        by_name = {a.board.name: a.board for a in prep.assignments}
-        net_targets = [
-            network.NetTarget(
-                r.board,
-                by_name[r.board].ansible_host,
-                int(by_name[r.board].hostvars.get("ansible_port", 22)),
-                by_name[r.board].hostvars.get("board_mac"),
-            )
-            for r in results
-            if r.ok
-        ]
-        found = network.wait_for(net_targets, opts.wait_timeout_s, hooks.wait_poll_s, hooks.arp_table, hooks.probe)
-        for r in results:
-            if r.board in found:
-                addr = found[r.board]
-                r.network = f"up at {addr}" if addr else f"not seen within {opts.wait_timeout_s:g} s"
+        _wait_for_network(prep, results, hooks)
     return Summary(
         results=results,
         log_dir=prep.log_dir,
@@ -379,4 +441,42 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
         user=prep.user.name,
         password_generated=prep.user.password_generated,
         inventory=opts.inventory,
+        skipped=prep.skipped,
+        chained=opts.then_provision,
     )
+
+
+def _wait_for_network(prep: Prepared, results: list[runner.BoardResult], hooks: Hooks) -> None:
+    """Wait for each flashed board's SSH port; progress events say where each one is."""
+    opts = prep.options
+    by_name = {a.board.name: a.board for a in prep.assignments}
+    net_targets = []
+    for r in results:
+        if not r.ok:
+            continue
+        board = by_name[r.board]
+        mac = board.hostvars.get("board_mac")
+        net_targets.append(
+            network.NetTarget(
+                r.board,
+                board.ansible_host,
+                int(board.hostvars.get("ansible_port", 22)),
+                str(mac) if mac else None,
+                # one-by-one flashing named the board after its host; a mass flash did not
+                hostname=None if prep.mass or _hostname(r.board) in (None, board.ansible_host) else r.board,
+            )
+        )
+        hooks.on_event(runner.Event(r.board, phase="waiting for SSH", line=f"knocking at {board.ansible_host}"))
+
+    def up(target: network.NetTarget, addr: str) -> None:
+        hooks.on_event(runner.Event(target.name, phase=f"up at {addr}"))
+
+    found = network.wait_for(
+        net_targets, opts.wait_timeout_s, hooks.wait_poll_s, hooks.arp_table, hooks.probe, up, hooks.lease_files
+    )
+    for r in results:
+        if r.board in found:
+            addr = found[r.board]
+            r.network = f"up at {addr}" if addr else f"not seen within {opts.wait_timeout_s:g} s"
+            if not addr:
+                hooks.on_event(runner.Event(r.board, phase="not on the network"))

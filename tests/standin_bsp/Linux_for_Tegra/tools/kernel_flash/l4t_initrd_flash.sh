@@ -7,7 +7,8 @@
 # initrdlog/flash_<port>_<instance>_<timestamp>.log, wait for them) and its messages
 # ("Start flashing device: ...", "Log will be saved to ...", "No devices to flash",
 # "Too many devices in RCM mode", "Flash complete (WITH FAILURES)") and exit codes.
-# Boards are found in $STANDIN_SYSFS instead of /sys. Knobs: see ../../README.md.
+# Boards are found in $STANDIN_SYSFS instead of /sys. Partition layouts given with -c and
+# -p "-c ..." must exist (stub .xml files at the R35/R36 paths). Knobs: see ../../README.md.
 
 set -eo pipefail
 L4T_INITRD_FLASH_DIR="$(cd "$(dirname "${0}")" && pwd)"
@@ -36,6 +37,7 @@ massflash_mode=0
 max_massflash=""
 usb_instance=""
 positional=()
+layouts=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-flash) no_flash=1; shift ;;
@@ -45,7 +47,15 @@ while [ $# -gt 0 ]; do
 		massflash_mode=1; shift
 		case "${1:-}" in *[!0-9]*|"") ;; *) max_massflash="$1"; shift ;; esac ;;
 	--usb-instance) usb_instance="$2"; shift 2 ;;
-	--external-device|--network|-c|-p|-S|-k|-u|-v) [ $# -ge 2 ] || usage; shift 2 ;;
+	-c) [ $# -ge 2 ] || usage; layouts+=("$2"); shift 2 ;;
+	-p) [ $# -ge 2 ] || usage
+		# options for flash.sh: its own -c <layout> must exist too
+		read -r -a p_opts <<< "$2"
+		for ((i = 0; i < ${#p_opts[@]}; i++)); do
+			if [ "${p_opts[$i]}" = "-c" ] && [ -n "${p_opts[$((i + 1))]:-}" ]; then layouts+=("${p_opts[$((i + 1))]}"); fi
+		done
+		shift 2 ;;
+	--external-device|--network|-S|-k|-u|-v) [ $# -ge 2 ] || usage; shift 2 ;;
 	--external-only|--erase-all|--keep|--reuse|--sparse|--initrd|-r) shift ;;
 	-*) usage ;;
 	*) positional+=("$1"); shift ;;
@@ -62,6 +72,14 @@ if [ "${#positional[@]}" -eq 2 ] && [ ! -r "${LINUX_BASE_DIR}/${positional[0]}.c
 	echo "Error: Invalid target board - ${positional[0]}."
 	exit 1
 fi
+# The real tool (and flash.sh, for -p "-c ...") fails on a partition layout that is not
+# there; the stand-in layouts are labelled stubs at the R35 and R36 paths.
+for layout in "${layouts[@]}"; do
+	if [ ! -f "${LINUX_BASE_DIR}/${layout}" ]; then
+		echo "Error: ${layout} not found"
+		exit 1
+	fi
+done
 
 devpaths=()
 for p in $(standin_devpaths); do
