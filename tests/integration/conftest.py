@@ -29,7 +29,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from tx2setup.sim import BoardSpec, Fleet, SimBoard
+from tx2setup.sim import BoardSpec, Fleet, SimBoard, httpd
+from tx2setup.sim.control import State
+from tx2setup.sim.procs import alive, port_in_use
 
 SIM_FLEET_SPECS = [BoardSpec("tx2", "4.6.4"), BoardSpec("xavier-nx", "5.1.2")]
 
@@ -49,8 +51,24 @@ def require_sim() -> None:
         pytest.skip(reason)
 
 
+def _open_files(pid_dir: Path) -> list[str]:
+    out = []
+    try:
+        fds = list((pid_dir / "fd").iterdir())
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            out.append(os.readlink(fd))
+        except OSError:
+            continue
+    return out
+
+
 def sim_leftovers(sim_dir: Path) -> list[str]:
-    """Mounts (any process's /proc/*/mountinfo) and processes (cmdline) that mention sim_dir."""
+    """Mounts (any process's /proc/*/mountinfo), processes (cmdline) and open files
+    (/proc/*/fd: the HTTP stand-in's cmdline names only the shared upstream dir, but it
+    logs into the fleet's dir) that mention sim_dir."""
     needle = str(sim_dir)
     found: list[str] = []
     for entry in Path("/proc").iterdir():
@@ -65,7 +83,17 @@ def sim_leftovers(sim_dir: Path) -> list[str]:
             found.append(f"pid {entry.name} has a mount of {needle}")
         if needle in argv:
             found.append(f"pid {entry.name} runs {argv.strip()}")
+        found += [f"pid {entry.name} ({argv.strip()}) has {f} open" for f in _open_files(entry) if needle in f]
     return found
+
+
+def upstream_leftover(fleet: Fleet, port: int | None, http_pid: int | None) -> str | None:
+    """The fleet's HTTP stand-in, if it still runs or still holds the fleet's port."""
+    if httpd.is_ours(http_pid, fleet.layout.upstream):
+        return f"the HTTP stand-in (pid {http_pid}) still runs"
+    if port is not None and port_in_use(httpd.ADDRESS, port) and http_pid is not None and alive(http_pid):
+        return f"{httpd.ADDRESS}:{port} is still held while pid {http_pid} lives"
+    return None
 
 
 @dataclass
@@ -120,9 +148,11 @@ def sim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleetHand
         inventory = fleet.write_inventory(sim_dir / "inventory.ini")
         yield SimFleetHandle(fleet=fleet, boards=boards, inventory=inventory, sim_dir=sim_dir)
     finally:
+        http = State.load(fleet.layout.state)
         fleet.down(destroy=True)
     left = sim_leftovers(sim_dir)
     assert not left, f"sim_fleet teardown left: {left}"
+    assert upstream_leftover(fleet, http.port, http.http_pid) is None
 
 
 @pytest.fixture

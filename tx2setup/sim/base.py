@@ -22,8 +22,9 @@ from tx2setup.sim.locking import locked
 from tx2setup.sim.paths import Layout
 from tx2setup.sim.procs import pids_with_mount
 
-# Bump when what the base holds changes: a base with another recipe is rebuilt (when idle).
-RECIPE = 3
+# Bump when what the base holds changes: a base with another recipe is rebuilt, only when
+# no board on this host (running or stopped) has an overlay on it.
+RECIPE = 4
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # openssh-server + python3 (+ python3-apt for Ansible's apt module), sudo for the normal
@@ -41,9 +42,22 @@ PACKAGES = (
     "ca-certificates",
 )
 # Units a headless board does not need: no console to log in on, no timers that wake apt.
+# logind: the base has no libpam-systemd, so it tracks no session, and it costs ~8 MB per
+# board; sudo, SSH logins and systemctl work without it (systemctl talks to PID 1 over its
+# private socket). The others do nothing in a container (no pstore, no binfmt, no audit,
+# no e2fs to scrub, no console to ask a password on) but would still be started.
 MASKED_UNITS = (
     "console-getty.service",
     "getty@.service",
+    "getty-static.service",
+    "systemd-logind.service",
+    "systemd-journald-audit.socket",
+    "systemd-pstore.service",
+    "systemd-binfmt.service",
+    "proc-sys-fs-binfmt_misc.automount",
+    "systemd-ask-password-console.path",
+    "systemd-ask-password-wall.path",
+    "e2scrub_reap.service",
     "apt-daily.timer",
     "apt-daily-upgrade.timer",
     "dpkg-db-backup.timer",
@@ -60,9 +74,42 @@ APT_CONF = (
     'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\nAPT::Keep-Downloaded-Packages "false";\n'
 )
 JOURNALD_CONF = (
-    "[Journal]\n# tx2setup sim: keep logs in RAM, small, so idle boards stay light\n"
-    "Storage=volatile\nRuntimeMaxUse=4M\n"
+    "[Journal]\n# tx2setup sim: keep logs in RAM and small: journald maps its files, so their\n"
+    "# size is its resident memory\n"
+    "Storage=volatile\nRuntimeMaxUse=1M\nRuntimeMaxFileSize=256K\n"
 )
+# sshd per connection (inetd style) instead of a resident listener (~9 MB per idle board):
+# PID 1 listens (ssh.socket, Accept=yes) on the board's own address, which each board sets
+# in SSH_SOCKET_ADDRESS_DROPIN, and starts `sshd -i` for each connection. ssh.service is
+# masked so that a package upgrade cannot bring a second listener on port 22 back.
+SSH_SOCKET_DROPIN = "etc/systemd/system/ssh.socket.d/10-tx2setup-sim.conf"
+SSH_SOCKET_CONF = (
+    "# tx2setup sim: one sshd per connection; the address is the board's own (20-address.conf)\n"
+    "[Socket]\nListenStream=\nAccept=yes\nMaxConnections=256\n"
+)
+SSH_SOCKET_ADDRESS_DROPIN = "etc/systemd/system/ssh.socket.d/20-address.conf"
+SSH_PER_CONNECTION_UNIT = (
+    "# tx2setup sim: sshd for one connection of ssh.socket (Debian 12 ships no ssh@.service)\n"
+    "[Unit]\nDescription=OpenBSD Secure Shell server per-connection daemon\n"
+    "Documentation=man:sshd(8) man:sshd_config(5)\nAfter=auditd.service\n\n"
+    "[Service]\nEnvironmentFile=-/etc/default/ssh\nExecStart=-/usr/sbin/sshd -i $SSHD_OPTS\n"
+    "StandardInput=socket\n"
+    "# no logind moves a login into a session scope: keep what a login leaves running in the\n"
+    "# background (tegrastats --start, Ansible's async tasks) when its connection ends\n"
+    "KillMode=process\n"
+)
+# /run/sshd is sshd's privilege separation dir: made once at boot, not by each instance
+# (RuntimeDirectory= would remove it under the other connections when one ends).
+SSHD_TMPFILES = "d /run/sshd 0755 root root -\n"
+
+
+def ssh_socket_address_conf(address: str) -> str:
+    return f"# tx2setup sim: this board's own loopback address\n[Socket]\nListenStream=\nListenStream={address}:22\n"
+
+
+# Wanted at boot by the dbus package; with it gone the bus starts on demand through
+# dbus.socket (nothing of the base calls it once logind is masked: ~4.5 MB per board).
+BOOT_WANTS_DROPPED = ("lib/systemd/system/multi-user.target.wants/dbus.service",)
 
 
 def host_mirror() -> str:
@@ -94,6 +141,22 @@ def base_in_use(layout: Layout) -> list[int]:
     return pids_with_mount(f"lowerdir={layout.rootfs}")
 
 
+def boards_on_base(layout: Layout) -> list[Path]:
+    """Board dirs of every fleet on this host that has a disk (overlay upper) on the base,
+    running or stopped: the address claims name them, whichever fleet dir they are in."""
+    if not layout.claims.is_dir():
+        return []
+    out = []
+    for claim in sorted(layout.claims.iterdir()):
+        try:
+            owner = Path(claim.read_text().strip())
+        except OSError:
+            continue
+        if (owner / "board.json").exists():
+            out.append(owner)
+    return out
+
+
 def ensure_base(layout: Layout) -> dict[str, Any]:
     """Return the base's stamp, building the base first if there is no current one."""
     stamp = read_stamp(layout)
@@ -104,11 +167,21 @@ def ensure_base(layout: Layout) -> dict[str, Any]:
         stamp = read_stamp(layout)  # another process may have built it while we waited
         if stamp is not None and stamp.get("recipe") == RECIPE and layout.rootfs.is_dir():
             return stamp
-        if layout.rootfs.exists() and base_in_use(layout):
-            raise EnvironmentProblem(
-                f"{layout.rootfs}: the base is outdated (recipe {stamp and stamp.get('recipe')}, want {RECIPE}) "
-                "but boards run on it; run `tx2setup sim down` for every fleet first"
-            )
+        if layout.rootfs.exists():
+            have = f"recipe {stamp and stamp.get('recipe')}, want {RECIPE}"
+            if base_in_use(layout):
+                raise EnvironmentProblem(
+                    f"{layout.rootfs}: the base is outdated ({have}) but boards run on it; "
+                    "run `tx2setup sim down --destroy` for every fleet first"
+                )
+            # a stopped board's disk is an overlay upper over this base: a new lower under it
+            # would leave it inconsistent (files it never changed would change)
+            stopped = boards_on_base(layout)
+            if stopped:
+                raise EnvironmentProblem(
+                    f"{layout.rootfs}: the base is outdated ({have}) but stopped boards have disks on it: "
+                    f"{', '.join(str(d) for d in stopped)}; `tx2setup sim down --destroy` their fleets first"
+                )
         return build_base(layout)
 
 
@@ -205,6 +278,19 @@ def configure(root: Path, layout: Layout, log: Path) -> None:
         link = units / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
+    for rel in BOOT_WANTS_DROPPED:
+        (root / rel).unlink(missing_ok=True)
+    for rel in ("etc/systemd/system/multi-user.target.wants/ssh.service", "etc/systemd/system/sshd.service"):
+        (root / rel).unlink(missing_ok=True)
+    (units / "ssh.service").unlink(missing_ok=True)
+    (units / "ssh.service").symlink_to("/dev/null")
+    _write(root / SSH_SOCKET_DROPIN, SSH_SOCKET_CONF)
+    _write(root / "etc/systemd/system/ssh@.service", SSH_PER_CONNECTION_UNIT)
+    _write(root / "etc/tmpfiles.d/tx2setup-sim-sshd.conf", SSHD_TMPFILES)
+    sockets = units / "sockets.target.wants"
+    sockets.mkdir(exist_ok=True)
+    (sockets / "ssh.socket").unlink(missing_ok=True)
+    (sockets / "ssh.socket").symlink_to("/lib/systemd/system/ssh.socket")
     in_root(
         root,
         ["useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo,video,adm", NORMAL_USER],

@@ -24,7 +24,7 @@ from typing import Any
 from tx2setup.errors import EnvironmentProblem, UserError
 from tx2setup.matrix import Matrix
 from tx2setup.sim import identity
-from tx2setup.sim.base import NORMAL_USER
+from tx2setup.sim.base import NORMAL_USER, SSH_SOCKET_ADDRESS_DROPIN, ssh_socket_address_conf
 from tx2setup.sim.hostcmd import run
 from tx2setup.sim.paths import Layout
 from tx2setup.sim.procs import alive, children_map, cmdline, ns_init, pids_with_mount, signal_pid, wait_for
@@ -66,6 +66,7 @@ class SimBoard:
     key_path: Path
     known_hosts_path: Path
     board_dir: Path
+    base_recipe: int | None = None  # the base recipe its disk was made on (None: made before it was recorded)
     user: str = "root"
     normal_user: str = NORMAL_USER
 
@@ -123,6 +124,7 @@ def load_board(layout: Layout, name: str) -> SimBoard:
         l4t=rec["l4t"],
         soc=rec["soc"],
         serial=rec["serial"],
+        base_recipe=rec.get("base_recipe"),
         key_path=layout.key,
         known_hosts_path=layout.known_hosts,
         board_dir=d,
@@ -176,7 +178,14 @@ def _user_ids(rootfs: Path, user: str) -> tuple[int, int]:
 
 
 def create(
-    layout: Layout, matrix: Matrix, name: str, module_key: str, jetpack: str, index: int, apt_base: str
+    layout: Layout,
+    matrix: Matrix,
+    name: str,
+    module_key: str,
+    jetpack: str,
+    index: int,
+    apt_base: str,
+    base_recipe: int | None = None,
 ) -> SimBoard:
     """Make the board's dir and first-boot files (identity, keys, sshd address). Disk kept until destroy."""
     module = matrix.module(module_key)
@@ -229,6 +238,7 @@ def create(
         "l4t": release.l4t,
         "soc": module.soc,
         "serial": serial,
+        "base_recipe": base_recipe,
     }
     (d / "board.json").write_text(json.dumps(record, indent=2) + "\n")
     board = load_board(layout, name)
@@ -242,6 +252,8 @@ def refresh_tools(layout: Layout, board: SimBoard, matrix: Matrix) -> None:
     up = _Upper(board.board_dir / "upper", layout.rootfs)
     info = identity.board_info(board.name, matrix.module(board.module), matrix.release(jetpack=board.jetpack))
     up.write("etc/tx2setup-sim/board.json", json.dumps(info, indent=2) + "\n")
+    # PID 1 listens for sshd (ssh.socket): on this board's address only, never on *:22
+    up.write(SSH_SOCKET_ADDRESS_DROPIN, ssh_socket_address_conf(board.address))
     pkg = resources.files("tx2setup.sim.standins")
     for mod in ("__init__", *STANDIN_TOOLS):
         up.write(f"{STANDIN_LIB}/standins/{mod}.py", pkg.joinpath(f"{mod}.py").read_text(encoding="utf-8"))

@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,9 @@ class Fleet:
     def __init__(self, sim_dir: Path | str | None = None, matrix: Matrix | None = None) -> None:
         self.layout = Layout.default(sim_dir)
         self.matrix = matrix or load_matrix()
+        # seconds from launch to the SSH banner of each board the last start booted
+        self.boot_seconds: dict[str, float] = {}
+        self.warnings: list[str] = []  # one line each, for the command to print
 
     # ---- reading --------------------------------------------------------------------
     def _state(self) -> State:
@@ -124,8 +129,10 @@ class Fleet:
                         f"board {s.name}: exists as {old.module} on JetPack {old.jetpack}, not {s.module} on "
                         f"{s.jetpack}; `tx2setup sim down --destroy` first or name the new board differently"
                     )
-            base.ensure_base(self.layout)
+            stamp = base.ensure_base(self.layout)
             facts = upstream.ensure(self.layout, self.matrix)
+            if facts.torch_wheel is None:
+                self.warnings.append(upstream.missing_wheel_warning())
             st.torch_wheel, st.torch_version = facts.torch_wheel, facts.torch_version
             self._ensure_key()
             self._ensure_http(st)
@@ -142,6 +149,7 @@ class Fleet:
                         s.jetpack,
                         index,
                         f"http://127.0.0.1:{st.port}/jetson",
+                        stamp.get("recipe"),
                     )
                     st.boards.append(s.name)
             st.save(self.layout.state)
@@ -264,17 +272,37 @@ class Fleet:
 
     def _start(self, boards: list[SimBoard]) -> None:
         starting: dict[str, int] = {}
+        launched: dict[str, float] = {}
+        recipe = (base.read_stamp(self.layout) or {}).get("recipe")
         for b in boards:
             if board.recorded_pid(b) is not None:
                 continue
+            if b.base_recipe is not None and b.base_recipe != recipe:
+                raise EnvironmentProblem(
+                    f"board {b.name}: its disk was made on base recipe {b.base_recipe}, the base is now "
+                    f"recipe {recipe}; `tx2setup sim down --destroy` and bring the fleet up again"
+                )
             board.kill_strays(b)
             board.refresh_tools(self.layout, b, self.matrix)
             if port_in_use(b.address, 22):
                 raise EnvironmentProblem(f"board {b.name}: {b.address}:22 is taken by another program")
+            launched[b.name] = time.monotonic()
             starting[b.name] = board.launch(self.layout, b)
         pending = [b for b in boards if b.name in starting]
-        wait_for(lambda: all(ssh_banner(b.address) or not alive(starting[b.name]) for b in pending), BOOT_TIMEOUT)
-        failed = [b for b in pending if not ssh_banner(b.address)]
+        answered: dict[str, float] = {}
+
+        def watch(b: SimBoard) -> None:
+            # one watcher per board, so a board whose banner is slow never delays the
+            # probe (and the measured boot time) of another
+            up = wait_for(lambda: ssh_banner(b.address) or not alive(starting[b.name]), BOOT_TIMEOUT)
+            if up and alive(starting[b.name]):
+                answered[b.name] = time.monotonic() - launched[b.name]
+
+        if pending:
+            with ThreadPoolExecutor(max_workers=min(len(pending), 64)) as pool:
+                list(pool.map(watch, pending))
+        self.boot_seconds = {n: round(t, 2) for n, t in answered.items()}
+        failed = [b for b in pending if b.name not in answered and not ssh_banner(b.address)]
         for b in failed:
             board.stop(b)
         if failed:
