@@ -7,7 +7,7 @@ from pathlib import Path
 from tx2setup import fleet, plan
 from tx2setup.matrix import load as load_matrix
 from tx2setup.sim.board import SimBoard, address_of
-from tx2setup.sim.inventory import Upstream, render, zed_file
+from tx2setup.sim.inventory import MISSING_WHEEL, Upstream, render, zed_file
 
 
 def _board(tmp_path: Path, name: str, module: str, jetpack: str, index: int) -> SimBoard:
@@ -81,3 +81,12 @@ def test_zed_file_names_follow_the_real_pattern() -> None:
     m = load_matrix()
     assert zed_file(m.release(jetpack="5.1.2")) == "ZED_SDK_Tegra_L4T35.4_v5.0.zstd.run"
     assert zed_file(m.release(jetpack="4.3")) is None
+
+
+def test_no_host_wheel_gives_a_url_that_names_the_problem(tmp_path: Path) -> None:
+    boards = [_board(tmp_path, "tx2-1", "tx2", "4.6.4", 1)]
+    path = tmp_path / "sim.ini"
+    path.write_text(render(boards, Upstream(port=8470), tmp_path / "k", tmp_path / "kh", load_matrix()))
+    (p,) = plan.resolve(fleet.load(path))
+    # never NVIDIA's aarch64 wheel (it cannot install on the x86_64 boards)
+    assert p.torch_wheel_url == f"http://127.0.0.1:8470/pytorch/{MISSING_WHEEL}"

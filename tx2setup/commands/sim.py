@@ -17,7 +17,7 @@ def sim() -> None:
 @sim.command("up")
 @click.option("--boards", "count", type=int, default=None, help="How many boards (default 1 for a new fleet).")
 @click.option("--module", help="Jetson module of the boards (default tx2).")
-@click.option("--jetpack", help="JetPack of the boards (default 4.6.4).")
+@click.option("--jetpack", help="JetPack of the boards (default: the newest the module runs).")
 @click.option("--spec", "spec_file", type=click.Path(dir_okay=False), help="YAML file listing the boards.")
 def up(count: int | None, module: str | None, jetpack: str | None, spec_file: str | None) -> None:
     """Bring the fleet up (idempotent): build the base once, start every board."""
@@ -36,6 +36,8 @@ def up(count: int | None, module: str | None, jetpack: str | None, spec_file: st
     else:
         specs = None
     boards = fleet.up(specs)
+    for line in fleet.warnings:
+        click.echo(line, err=True)
     _print_status(fleet)
     click.echo(f"inventory: {fleet.layout.inventory}  (ssh: tx2setup sim ssh {boards[0].name})")
 

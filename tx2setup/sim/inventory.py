@@ -16,6 +16,8 @@ from tx2setup.matrix import Matrix, Release
 from tx2setup.sim.board import SimBoard
 
 CAFFE_TARBALL = "caffe/caffe-1.0.tar.gz"
+MISSING_WHEEL = "NO-CPU-TORCH-WHEEL-ON-THE-SIM-HOST-see-tx2setup-sim-up.whl"
+MISSING_WHEEL_VERSION = "0.0+missing"  # the URL and the version are overridden as a pair
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,10 @@ def render(boards: Sequence[SimBoard], up: Upstream, key: Path, known_hosts: Pat
         "nvidia_apt_base": f"{up.base_url}/jetson",
         "caffe_source_url": f"{up.base_url}/{CAFFE_TARBALL}",
     }
-    if up.torch_wheel is not None:
-        group_vars["torch_wheel_url"] = f"{up.base_url}/pytorch/{up.torch_wheel}"
-    if up.torch_version is not None:
-        group_vars["torch_version"] = up.torch_version
+    # No wheel on the host: a URL that fails with its reason in it, rather than falling back
+    # to NVIDIA's aarch64 wheel, which cannot install on the x86_64 boards
+    group_vars["torch_wheel_url"] = f"{up.base_url}/pytorch/{up.torch_wheel or MISSING_WHEEL}"
+    group_vars["torch_version"] = (up.torch_version if up.torch_wheel else None) or MISSING_WHEEL_VERSION
     out = [
         "# Emulated Jetson boards (tx2setup sim): written by `tx2setup sim inventory`.",
         "# Real SSH to systemd-nspawn boards on loopback; NVIDIA-only software is served by",

@@ -13,8 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -22,10 +27,16 @@ from pathlib import Path
 from tx2setup.matrix import Matrix
 from tx2setup.sim import aptrepo, caffe, zed
 from tx2setup.sim.locking import locked
-from tx2setup.sim.paths import Layout
+from tx2setup.sim.paths import Layout, cache_root
 
 CONTENT_VERSION = 1
 WHEEL_DIRS = ("/opt/wheels",)
+WHEEL_GLOB = "torch-*-cp311-cp311-*x86_64.whl"  # what Debian 12's Python 3.11 on x86_64 installs
+WHEEL_TAG = re.compile(r"^cp311-cp311-\S*x86_64$")
+# pip's http cache keeps downloads as opaque "<hash>.body" files; torch's is ~200 MB, so a
+# size floor skips the small ones without opening them
+MIN_TORCH_BYTES = 50 * 1024 * 1024
+FETCH_ENV = "TX2SETUP_SIM_FETCH_TORCH"  # =1: `pip download` the wheel when none is found
 
 
 @dataclass(frozen=True)
@@ -34,29 +45,156 @@ class Facts:
     torch_version: str | None
 
 
-def find_torch_wheel() -> Path | None:
-    """The host's CPU torch wheel for CPython 3.11 on x86_64 (what the boards can install).
+def wheel_store() -> Path:
+    """Where the sim keeps torch wheels it found in pip's cache or downloaded ($TX2SETUP_CACHE/wheels)."""
+    return cache_root() / "wheels"
 
-    Looked for in pip's find-links dirs, /opt/wheels and pip's wheel cache; the version of
-    the torch installed here wins when there are several.
-    """
-    dirs = [Path(d) for d in os.environ.get("PIP_FIND_LINKS", "").split() if d and not d.startswith("http")]
-    dirs += [Path(d) for d in WHEEL_DIRS]
-    found: list[Path] = []
-    for d in dirs:
-        if d.is_dir():
-            found += d.glob("torch-*-cp311-cp311-*x86_64.whl")
-    cache = Path.home() / ".cache" / "pip" / "wheels"
-    if not found and cache.is_dir():
-        found += cache.rglob("torch-*-cp311-cp311-*x86_64.whl")
-    if not found:
+
+def _home_of(user: str | None) -> Path | None:
+    if not user:
         return None
     try:
-        here = metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        here = ""
+        return Path(pwd.getpwnam(user).pw_dir)
+    except KeyError:
+        return None
+
+
+def pip_cache_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
+    """pip's cache dirs that may hold the wheel: $PIP_CACHE_DIR, $XDG_CACHE_HOME/pip, this
+    user's ~/.cache/pip and, under sudo, the invoking user's (where their pip put it)."""
+    env = os.environ if env is None else env
+    dirs = []
+    if env.get("PIP_CACHE_DIR"):
+        dirs.append(Path(env["PIP_CACHE_DIR"]))
+    if env.get("XDG_CACHE_HOME"):
+        dirs.append(Path(env["XDG_CACHE_HOME"]) / "pip")
+    for home in (Path.home(), _home_of(env.get("SUDO_USER"))):
+        if home is not None:
+            dirs.append(home / ".cache" / "pip")
+    out: list[Path] = []
+    for d in dirs:
+        if d not in out:
+            out.append(d)
+    return out
+
+
+def wheel_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
+    """Dirs holding wheels under their own names: pip's local find-links, /opt/wheels, the
+    sim's wheel store and tx2setup's artifact cache (provisioning keeps torch there)."""
+    env = os.environ if env is None else env
+    dirs = [Path(d) for d in env.get("PIP_FIND_LINKS", "").split() if d and "://" not in d]
+    dirs += [Path(d) for d in WHEEL_DIRS]
+    dirs.append(wheel_store())
+    return dirs
+
+
+def torch_in_http_cache(body: Path) -> str | None:
+    """The wheel file name of a torch wheel that pip's http cache stored as `body`, else None."""
+    try:
+        with zipfile.ZipFile(body) as zf:
+            wheel_files = [n for n in zf.namelist() if re.fullmatch(r"torch-[^/]+\.dist-info/WHEEL", n)]
+            if not wheel_files:
+                return None
+            version = wheel_files[0].split("/")[0][len("torch-") : -len(".dist-info")]
+            text = zf.read(wheel_files[0]).decode(errors="replace")
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("Tag:") and WHEEL_TAG.match(line.split(":", 1)[1].strip()):
+            return f"torch-{version}-{line.split(':', 1)[1].strip()}.whl"
+    return None
+
+
+def _from_http_cache(cache: Path, store: Path) -> list[Path]:
+    """Torch wheels in pip's http cache (http-v2, or the older http), linked into the store by name."""
+    found = []
+    for sub in ("http-v2", "http"):
+        root = cache / sub
+        if not root.is_dir():
+            continue
+        for body in root.rglob("*"):
+            try:
+                if not body.is_file() or body.stat().st_size < MIN_TORCH_BYTES:
+                    continue
+            except OSError:
+                continue
+            name = torch_in_http_cache(body)
+            if name is not None:
+                found.append(_link_into(store, body, name))
+    return found
+
+
+def _fetch(store: Path, version: str) -> list[Path]:
+    """`pip download` torch==version for CPython 3.11 x86_64 from this host's configured index."""
+    store.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.11"]
+    argv += ["--implementation", "cp", "--platform", "manylinux_2_28_x86_64", "-d", str(store), f"torch=={version}"]
+    subprocess.run(argv, capture_output=True, timeout=900, check=False)
+    return sorted(store.glob(WHEEL_GLOB))
+
+
+def find_torch_wheel(env: Mapping[str, str] | None = None) -> Path | None:
+    """The host's CPU torch wheel for CPython 3.11 on x86_64 (what the boards can install).
+
+    Looked for, in order: wheels under their own names (find-links dirs, /opt/wheels, the
+    sim's wheel store, the artifact cache), pip's cache (built wheels by name, downloads in
+    its http cache by content), and, with TX2SETUP_SIM_FETCH_TORCH=1, `pip download`. The
+    version of the torch installed here wins when there are several.
+    """
+    env = os.environ if env is None else env
+    found: list[Path] = []
+    for d in wheel_dirs(env):
+        if d.is_dir():
+            found += d.glob(WHEEL_GLOB)
+    # tx2setup's artifact cache, here and at the default place (a dev TX2SETUP_CACHE may be elsewhere)
+    for cache in dict.fromkeys((cache_root(), Path.home() / ".cache" / "tx2setup")) if not found else []:
+        if (cache / "artifacts").is_dir():
+            found += (cache / "artifacts").glob(f"*/{WHEEL_GLOB}")
+    for cache in pip_cache_dirs(env) if not found else []:
+        if (cache / "wheels").is_dir():
+            found += (cache / "wheels").rglob(WHEEL_GLOB)
+        if not found:
+            found += _from_http_cache(cache, wheel_store())
+    here = _installed_torch()
+    if not found and here and env.get(FETCH_ENV) == "1":
+        found += _fetch(wheel_store(), here)
+    if not found:
+        return None
     found.sort(key=lambda p: (here != "" and p.name.startswith(f"torch-{here}-"), p.name), reverse=True)
     return found[0]
+
+
+def _installed_torch() -> str:
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def missing_wheel_warning() -> str:
+    """One line for `sim up` when no wheel was found."""
+    return (
+        "warning: no CPU torch wheel for CPython 3.11 x86_64 on this host (looked in "
+        f"{', '.join(str(d) for d in wheel_dirs())}, the artifact cache and pip's caches); provisioning "
+        f"pytorch on the emulated boards will fail: put one in {wheel_store()}, or set {FETCH_ENV}=1 to "
+        "`pip download` it"
+    )
+
+
+def _link_into(store: Path, src: Path, name: str) -> Path:
+    """src under its wheel name in the store: a hard link (no copy of ~200 MB) when it can be."""
+    store.mkdir(parents=True, exist_ok=True)
+    target = store / name
+    if target.exists():
+        return target
+    tmp = store / (name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
+    return target
 
 
 def wheel_version(name: str) -> str:
@@ -107,15 +245,5 @@ def ensure(layout: Layout, matrix: Matrix) -> Facts:
 
 def _link_wheel(dest: Path, wheel: Path | None) -> None:
     dest.mkdir(parents=True, exist_ok=True)
-    if wheel is None:
-        return
-    target = dest / wheel.name
-    if target.exists():
-        return
-    tmp = dest / (wheel.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(wheel, tmp)  # same filesystem: no copy of ~200 MB
-    except OSError:
-        shutil.copyfile(wheel, tmp)
-    os.replace(tmp, target)
+    if wheel is not None:
+        _link_into(dest, wheel, wheel.name)
