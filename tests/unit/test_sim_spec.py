@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tx2setup.errors import UserError
+from tx2setup.matrix import load as load_matrix
 from tx2setup.sim.spec import BoardSpec, assign_names, from_args, load_spec, parse_spec
 
 
@@ -16,8 +17,26 @@ def test_from_args_names_boards_per_module() -> None:
     assert {(s.module, s.jetpack) for s in specs} == {("agx-xavier", "5.1.2")}
 
 
-def test_defaults_are_a_tx2_on_the_last_jetpack_4() -> None:
-    assert from_args(1, None, None) == [BoardSpec("tx2", "4.6.4", "tx2-1")]
+def test_defaults_are_a_tx2_on_its_newest_jetpack() -> None:
+    m = load_matrix()
+    newest = [r.jetpack for r in m.releases if "tx2" in r.modules][-1]
+    assert newest.startswith("4.6.")  # the TX2 ends with JetPack 4
+    assert from_args(1, None, None) == [BoardSpec("tx2", newest, "tx2-1")]
+
+
+@pytest.mark.parametrize("module", list(load_matrix().modules))
+def test_module_alone_gets_a_jetpack_it_runs(module: str) -> None:
+    m = load_matrix()
+    (spec,) = from_args(1, module, None)
+    rel = m.release(jetpack=spec.jetpack)
+    assert module in rel.modules
+    later = m.releases[m.releases.index(rel) + 1 :]
+    assert not [r.jetpack for r in later if module in r.modules]  # the newest one
+
+
+def test_agx_orin_alone_is_not_given_jetpack_4() -> None:
+    (spec,) = from_args(1, "agx-orin", None)
+    assert not spec.jetpack.startswith("4.")
 
 
 @pytest.mark.parametrize(

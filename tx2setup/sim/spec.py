@@ -27,7 +27,6 @@ from tx2setup.matrix import load as load_matrix
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 MAX_BOARDS = 64
 DEFAULT_MODULE = "tx2"
-DEFAULT_JETPACK = "4.6.4"
 
 
 @dataclass(frozen=True)
@@ -60,10 +59,23 @@ def check(spec: BoardSpec, where: str, matrix: Matrix | None = None) -> None:
         )
 
 
+def default_jetpack(module: str, matrix: Matrix | None = None) -> str:
+    """The newest JetPack the matrix lists for this module (releases are in JetPack order),
+    so that `--module M` alone names a release M can run."""
+    m = matrix or load_matrix()
+    if module not in m.modules:
+        raise UserError(f"--module: unknown module {module!r} (known: {', '.join(m.modules)})")
+    runs = [r.jetpack for r in m.releases if module in r.modules]
+    if not runs:
+        raise UserError(f"--module: the matrix lists no JetPack for {module!r}; give --jetpack")
+    return runs[-1]
+
+
 def from_args(boards: int, module: str | None, jetpack: str | None, matrix: Matrix | None = None) -> list[BoardSpec]:
     if not 1 <= boards <= MAX_BOARDS:
         raise UserError(f"--boards: {boards} is out of range (1 to {MAX_BOARDS})")
-    spec = BoardSpec(module=module or DEFAULT_MODULE, jetpack=jetpack or DEFAULT_JETPACK)
+    module = module or DEFAULT_MODULE
+    spec = BoardSpec(module=module, jetpack=jetpack or default_jetpack(module, matrix))
     check(spec, "--module/--jetpack", matrix)
     return assign_names([spec] * boards)
 
