@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tx2setup.bench import telemetry
 from tx2setup.matrix import load as load_matrix
 from tx2setup.sim import identity
 from tx2setup.sim.standins import jetson_clocks, nvpmodel, tegrastats
@@ -105,30 +106,61 @@ def test_parser_reads_real_tegrastats_lines(line: str) -> None:
     assert p["rails_mw"]
 
 
+# The rails each module's tegrastats prints (its INA3221 monitors) and its GR3D_FREQ field,
+# from real lines: they depend on the module and the L4T, not on the SoC alone.
+TX2_RAILS = ["VDD_SYS_GPU", "VDD_SYS_SOC", "VDD_4V0_WIFI", "VDD_IN", "VDD_SYS_CPU", "VDD_SYS_DDR"]
+NX_RAILS = ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"]
+AGX_XAVIER_RAILS = ["GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"]
+AGX_ORIN_RAILS = ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"]
+
+
 @pytest.mark.parametrize(
-    ("module", "jetpack", "cpus", "rail", "stamped"),
+    ("module", "jetpack", "cpus", "rails", "gr3d"),
     [
-        ("tx2", "4.6.4", 6, "VDD_IN", False),
-        ("agx-xavier", "4.6.4", 8, "SYS5V", False),
-        ("xavier-nx", "5.1.2", 6, "VDD_IN", True),
-        ("agx-orin", "6.2", 12, "VIN_SYS_5V0", True),
+        ("tx2", "4.6.4", 6, TX2_RAILS, "GR3D_FREQ 0%@114 "),
+        ("tx2-nx", "4.6.4", 6, ["VDD_IN", "VDD_CPU_GPU", "VDD_SOC"], "GR3D_FREQ 0%@114 "),
+        ("agx-xavier", "4.6.4", 8, AGX_XAVIER_RAILS, "GR3D_FREQ 0%@114 "),
+        ("agx-xavier", "5.1.2", 8, AGX_XAVIER_RAILS, "GR3D_FREQ 0%@[114] "),
+        ("xavier-nx", "4.6.4", 6, NX_RAILS, "GR3D_FREQ 0%@114 "),
+        ("xavier-nx", "5.1.2", 6, NX_RAILS, "GR3D_FREQ 0%@[114] "),
+        ("orin-nx", "5.1.2", 8, NX_RAILS, "GR3D_FREQ 0%@[305] "),
+        ("orin-nano", "6.2", 6, NX_RAILS, "GR3D_FREQ 0%@[305] "),
+        ("agx-orin", "5.1.2", 12, AGX_ORIN_RAILS, "GR3D_FREQ 0%@[0,0] "),
+        ("agx-orin", "6.2", 12, AGX_ORIN_RAILS, "GR3D_FREQ 0%@[0,0] "),
     ],
 )
 def test_standin_lines_have_the_real_layout(
-    tmp_path: Path, module: str, jetpack: str, cpus: int, rail: str, stamped: bool
+    tmp_path: Path, module: str, jetpack: str, cpus: int, rails: list[str], gr3d: str
 ) -> None:
     root = make_root(tmp_path, module, jetpack)
     info = json.loads((root / "etc/tx2setup-sim/board.json").read_text())
+    stamped = int(info["l4t_major"]) >= 35
     conf = nvpmodel.parse_conf((root / nvpmodel.CONF).read_text())
     line = tegrastats.format_line(info, conf, conf.default, [10, 90], False, 1500, 1_700_000_000.0)
     p = tegrastats.parse_line(line)
     assert len(p["cpus"]) == cpus
     assert (p["timestamp"] is not None) == stamped
-    assert rail in p["rails_mw"]
+    assert list(p["rails_mw"]) == rails
     assert ("mW/" in line) == stamped  # R35+ writes units
+    assert gr3d in line
     assert p["ram_used_mb"] == 1500 and p["gr3d_pct"] == 0
     loads = [c[0] for c in p["cpus"] if c is not None]
     assert set(loads) <= {10, 90}
+    # what the acceptance benchmark's telemetry reader makes of it
+    t = telemetry.parse_tegrastats(line)
+    assert t["gpu_util_pct"] == 0.0 and "gpu_clock_mhz" in t
+    assert {k for k in t if k.startswith("power_") and k.endswith("_mw")} == {f"power_{r.lower()}_mw" for r in rails}
+
+
+def test_every_module_has_its_rails() -> None:
+    assert set(tegrastats.RAILS) == set(load_matrix().modules)
+
+
+@pytest.mark.parametrize("gr3d", ["GR3D_FREQ 0%@[305,305]", "GR3D_FREQ 12%@[611]", "GR3D_FREQ 3%@1300", "GR3D_FREQ 0%"])
+def test_parser_reads_every_gr3d_form(gr3d: str) -> None:
+    line = REAL_ORIN.replace("GR3D_FREQ 0%@0", gr3d)
+    p = tegrastats.parse_line(line)
+    assert p["gr3d_pct"] == int(gr3d.split()[1].split("%")[0])
 
 
 def test_offline_cores_and_pinned_clocks_follow_the_mode(tmp_path: Path) -> None:

@@ -4,11 +4,12 @@ The line has the real layout for the board's SoC and L4T (R35+ prefixes a timest
 writes power as mW), e.g. on a TX2 with L4T 32:
 
   RAM 2185/7854MB (lfb 512x4MB) SWAP 0/3927MB (cached 0MB) CPU [1%@2035,off,off,0%@2035,...]
-  EMC_FREQ 0%@1866 GR3D_FREQ 0%@1300 PLL@31C ... VDD_IN 1678/1678 VDD_SYS_CPU 152/152 ...
+  EMC_FREQ 0%@1866 GR3D_FREQ 0%@114 PLL@31C ... VDD_IN 1678/1678 VDD_SYS_CPU 152/152 ...
 
 CPU loads are measured for real (/proc/stat of the host the board shares); which cores
 are online and their clocks follow the board's nvpmodel mode; there is no GPU, so
-GR3D_FREQ stays 0%. Options as the real tool: --interval MS, --logfile FILE, --start,
+GR3D_FREQ stays 0% (per GPC cluster on R35+ Xavier/Orin: 0%@[305]). The power rails
+are the module's own, as the real tool prints them. Options as the real tool: --interval MS, --logfile FILE, --start,
 --stop, --verbose.
 """
 
@@ -33,17 +34,26 @@ TEMPS = {
     "t194": ["AO", "GPU", "Tdiode", "PMIC", "AUX", "CPU", "thermal", "Tboard"],
     "t234": ["CPU", "SOC2", "SOC0", "CV1", "GPU", "tj", "SOC1", "CV2"],
 }
+# Power rails are the module's INA3221 monitors, so they depend on the module (carrier
+# design), not on the SoC or the L4T; the L4T only changes the unit (R35+ writes mW).
 RAILS = {
-    ("t186", False): ["VDD_SYS_GPU", "VDD_SYS_SOC", "VDD_4V0_WIFI", "VDD_IN", "VDD_SYS_CPU", "VDD_SYS_DDR"],
-    ("t194", False): ["GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"],
-    ("t194", True): ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"],
-    ("t234", True): ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"],
+    "tx2": ["VDD_SYS_GPU", "VDD_SYS_SOC", "VDD_4V0_WIFI", "VDD_IN", "VDD_SYS_CPU", "VDD_SYS_DDR"],
+    "tx2-nx": ["VDD_IN", "VDD_CPU_GPU", "VDD_SOC"],
+    "agx-xavier": ["GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"],
+    "xavier-nx": ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"],
+    "agx-orin": ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"],
+    "orin-nx": ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"],
+    "orin-nano": ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"],
 }
+# R35+ on Xavier and Orin prints the GPU clock per GPC cluster: GR3D_FREQ 0%@[0,0] (AGX
+# Orin), 0%@[305] (Orin NX/Nano), 0%@[114] (Xavier NX); L4T 32 prints 0%@114.
+GPU_CLUSTERS = {"agx-orin": 2}
+GPU_IDLE_MHZ = {"t186": 114, "t194": 114, "t234": 305, "agx-orin": 0}
 LINE_RE = re.compile(
     r"^(?:(?P<ts>\d\d-\d\d-\d{4} \d\d:\d\d:\d\d) )?RAM (?P<ram_used>\d+)/(?P<ram_total>\d+)MB "
     r"\(lfb (?P<lfb>\d+)x(?P<lfb_size>\d+)MB\) SWAP (?P<swap_used>\d+)/(?P<swap_total>\d+)MB \(cached \d+MB\) "
     r"CPU \[(?P<cpus>[^\]]*)\] EMC_FREQ (?P<emc>\d+)%(?:@(?P<emc_mhz>\d+))? "
-    r"GR3D_FREQ (?P<gr3d>\d+)%(?:@(?P<gr3d_mhz>\d+))?(?P<rest>.*)$"
+    r"GR3D_FREQ (?P<gr3d>\d+)%(?:@\[?(?P<gr3d_mhz>\d+)(?:,\d+)*\]?)?(?P<rest>.*)$"
 )
 
 
@@ -103,7 +113,11 @@ def format_line(
         freq = cpu_cap if pinned else max(345, round(cpu_cap * (0.3 + 0.7 * load / 100)))
         cells.append(f"{load}%@{freq}")
     avg = sum(loads) / len(loads) if loads else 0.0
-    gpu_mhz = int(info["gpu_max_mhz"]) if pinned else 114 if soc == "t186" else 0
+    module = info.get("module", "")
+    idle_mhz = GPU_IDLE_MHZ.get(module, GPU_IDLE_MHZ.get(soc, 0))
+    gpu_mhz = int(info["gpu_max_mhz"]) if pinned else idle_mhz
+    clusters = ",".join([str(gpu_mhz)] * GPU_CLUSTERS.get(module, 1))
+    gpu = f"[{clusters}]" if r35 and soc != "t186" else str(gpu_mhz)
     parts = []
     if r35:
         parts.append(time.strftime("%m-%d-%Y %H:%M:%S", time.localtime(now)))
@@ -111,7 +125,7 @@ def format_line(
     parts.append(f"SWAP 0/{total // 2}MB (cached 0MB)")
     parts.append(f"CPU [{','.join(cells)}]")
     parts.append(f"EMC_FREQ {min(99, round(avg / 4))}%@{info['emc_max_mhz']}")
-    parts.append(f"GR3D_FREQ 0%@{gpu_mhz}")
+    parts.append(f"GR3D_FREQ 0%@{gpu}")
     base_t = 30.0 + avg * 0.15
     for i, sensor in enumerate(TEMPS[soc]):
         if sensor == "PMIC":
@@ -121,12 +135,12 @@ def format_line(
         else:
             t = base_t + (i % 3) * 0.5
             parts.append(f"{sensor}@{t:.2f}C" if r35 else f"{sensor}@{t:.1f}C".replace(".0C", "C"))
-    rails = RAILS.get((soc, r35)) or RAILS.get((soc, not r35)) or []
+    rails = RAILS.get(module, [])
     cpu_mw = round(150 + avg * 40)
     for rail in rails:
         if "CPU" in rail:
             mw = cpu_mw
-        elif "IN" in rail or "SYS5V" in rail or "5V0" in rail:
+        elif rail in ("VDD_IN", "SYS5V", "VIN_SYS_5V0"):
             mw = 1600 + cpu_mw
         elif "WIFI" in rail:
             mw = 0
