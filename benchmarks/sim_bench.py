@@ -5,13 +5,16 @@
 Cold base: a fresh TX2SETUP_CACHE (empty debootstrap package cache too), so the time
 includes downloading bookworm from the host's mirror; the upstream stand-ins (apt repo,
 ZED, Caffe) are built next and timed apart. --skip-cold reuses the normal cache instead.
-Boot: for each size N, N new boards are created and booted in parallel by one `up`
-(timed until every sshd answers), then stopped and booted again (restart, disks kept).
+Boot: for each size N, N new boards are created and booted in parallel by one `up`, then
+stopped and booted again (restart, disks kept). Each board's own time, from its launch to
+its SSH banner, is recorded (Fleet.boot_seconds); the 2 s goal is judged on the worst
+board, and the whole `up` is reported beside it.
 RSS: after the largest fleet has settled (`systemctl is-system-running --wait` on each),
 the RSS and PSS of every process of each board (its unshare/nspawn supervisors included)
 are summed from /proc/<pid>/smaps_rollup. PSS splits shared pages among the processes that
 share them, so it is what one more board really costs; RSS counts shared libraries in
-every board. Prints a table and writes JSON.
+every board (the goal is judged on RSS). The unshare + nspawn supervisors are also
+reported on their own. Prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -31,14 +34,22 @@ from typing import Any
 GOALS = {"base_s": 90.0, "board_s": 2.0, "idle_mb": 40.0}
 
 
-def board_memory_kb(pid: int) -> tuple[int, int]:
-    from tx2setup.sim.procs import descendants, rss_kb
+def board_memory_kb(pid: int) -> dict[str, int]:
+    """RSS and PSS of a board's processes, the unshare/nspawn supervisors apart from the board's own."""
+    from tx2setup.sim.procs import children_map, descendants, rss_kb
 
-    rss = pss = 0
+    supervisors = {pid, *children_map().get(pid, [])}  # unshare and the nspawn it forked
+    out = {"rss": 0, "pss": 0, "sup_rss": 0, "sup_pss": 0}
     for p in descendants(pid):
         r, s = rss_kb(p)
-        rss, pss = rss + r, pss + s
-    return rss, pss
+        out["rss"], out["pss"] = out["rss"] + r, out["pss"] + s
+        if p in supervisors:
+            out["sup_rss"], out["sup_pss"] = out["sup_rss"] + r, out["sup_pss"] + s
+    return out
+
+
+def _mean_mb(rows: list[dict[str, int]], key: str) -> float:
+    return round(statistics.mean(r[key] for r in rows) / 1024, 1)
 
 
 def main() -> int:
@@ -94,17 +105,23 @@ def main() -> int:
             t0 = time.monotonic()
             boards = fleet.up(specs)
             first = time.monotonic() - t0
+            first_each = dict(fleet.boot_seconds)
             for b in boards:
                 fleet.stop_board(b.name)
             t0 = time.monotonic()
             fleet.up(None)
             restart = time.monotonic() - t0
+            restart_each = dict(fleet.boot_seconds)
             boots.append(
                 {
                     "boards": n,
                     "first_up_s": round(first, 2),
                     "restart_s": round(restart, 2),
-                    "restart_per_board_s": round(restart / n, 2),
+                    # each board's own time from its launch to its SSH banner (the goal is per board)
+                    "first_board_s": first_each,
+                    "restart_board_s": restart_each,
+                    "first_worst_s": max(first_each.values()),
+                    "restart_worst_s": max(restart_each.values()),
                 }
             )
             if n == max(sizes):
@@ -115,8 +132,11 @@ def main() -> int:
                 per = [board_memory_kb(s.pid) for s in fleet.status() if s.pid is not None]
                 memory = {
                     "boards": len(per),
-                    "rss_mb_mean": round(statistics.mean(r for r, _ in per) / 1024, 1),
-                    "pss_mb_mean": round(statistics.mean(p for _, p in per) / 1024, 1),
+                    "rss_mb_mean": _mean_mb(per, "rss"),
+                    "rss_mb_max": round(max(r["rss"] for r in per) / 1024, 1),
+                    "pss_mb_mean": _mean_mb(per, "pss"),
+                    "supervisor_rss_mb_mean": _mean_mb(per, "sup_rss"),
+                    "supervisor_pss_mb_mean": _mean_mb(per, "sup_pss"),
                     "upper_mb_mean": round(
                         statistics.mean(
                             int(
@@ -149,17 +169,24 @@ def main() -> int:
     print(f"{'base size':<44} {result['base_mb']:>8}MB")
     print(f"{'upstream stand-ins build':<44} {result['upstream_s']:>9}s")
     for row in boots:
-        print(f"{'first up, ' + str(row['boards']) + ' board(s) (create + boot)':<44} {row['first_up_s']:>9}s")
+        size = str(row["boards"])
+        print(f"{'first up, ' + size + ' board(s), whole up (create + boot)':<44} {row['first_up_s']:>9}s")
         print(
-            f"{'restart, ' + str(row['boards']) + ' board(s), per board':<44} {row['restart_per_board_s']:>9}s  "
-            f"<= {GOALS['board_s']:g} s"
+            f"{'first up, ' + size + ' board(s), worst board':<44} {row['first_worst_s']:>9}s  <= {GOALS['board_s']:g} s"
+        )
+        print(f"{'restart, ' + size + ' board(s), whole up':<44} {row['restart_s']:>9}s")
+        print(
+            f"{'restart, ' + size + ' board(s), worst board':<44} {row['restart_worst_s']:>9}s  <= {GOALS['board_s']:g} s"
         )
     if memory:
         print(
-            f"{'idle board PSS (mean of ' + str(memory['boards']) + ')':<44} {memory['pss_mb_mean']:>8}MB  "
-            f"<= {GOALS['idle_mb']:g} MB"
+            f"{'idle board RSS (mean of ' + str(memory['boards']) + ', supervisors in)':<44} "
+            f"{memory['rss_mb_mean']:>8}MB  <= {GOALS['idle_mb']:g} MB"
         )
-        print(f"{'idle board RSS (mean, shared pages counted per board)':<44} {memory['rss_mb_mean']:>8}MB")
+        print(f"{'idle board RSS (worst board)':<44} {memory['rss_mb_max']:>8}MB")
+        print(f"{'  of which unshare + nspawn supervisors':<44} {memory['supervisor_rss_mb_mean']:>8}MB")
+        print(f"{'idle board PSS (mean, shared pages split)':<44} {memory['pss_mb_mean']:>8}MB")
+        print(f"{'  of which unshare + nspawn supervisors':<44} {memory['supervisor_pss_mb_mean']:>8}MB")
         print(f"{'board upper dir after boot (mean)':<44} {memory['upper_mb_mean']:>8}MB")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
