@@ -29,7 +29,7 @@ SAFE_HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/+@=,-]*$")
-SAFE_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\$?$")
+SAFE_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
 URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9_.:/+@=,%~-]*)?$")
 # What each override must look like (after the unsafe-character check).
 OVERRIDE_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
