@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Every available backend of `tx2setup bench`, both pipelines, plus a bare CUDA-graph replay
-# floor, in one call on a GPU machine. Writes JSON (and the profile trace) under $OUT (or
-# ./gpu_bench_out) and prints a summary table last. Usage: benchmarks/gpu_bench.sh [--quick]
+# GPU numbers in one call: `tx2setup bench` repeated (default 3: every available backend with
+# both pipelines first, then the key torch CUDA-graph backends), the bare CUDA-graph floor timed
+# before and after each repeat, medians and spreads, and the issue's goals. Writes JSON (and
+# the profile trace) under $OUT (or ./gpu_bench_out) and prints the summary table last.
+# Exit: 0 goals met, 1 a goal missed, 2 a backend incorrect or failed, 3 no CUDA (without --quick).
+# Usage: benchmarks/gpu_bench.sh [--quick] [--repeats N]   (--quick without CUDA: CPU logic check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_bench_out}
