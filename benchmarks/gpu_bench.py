@@ -289,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         durations = ["--warmup", "0.2", "--min-iters", "20", "--min-duration", "0.3"]
     floor_iters = a.floor_iters if not a.quick else min(a.floor_iters, 300)
     t0 = time.time()
+    # the floors run under the bench's own settings (fp32 without TF32, cuDNN autotuning)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
     floors: list[Floor] = [Floor(torch.float16), Floor(torch.float32)] if on_gpu else []
     docs: list[dict[str, Any]] = []
     rcs: list[int] = []
