@@ -27,7 +27,8 @@ def test_devicetree_files_are_nul_terminated() -> None:
     m = load_matrix()
     dt = identity.devicetree(m.module("agx-orin"), "1234567890123")
     assert dt["model"] == b"NVIDIA Jetson AGX Orin Developer Kit\0"
-    assert dt["compatible"].split(b"\0")[:-1] == [c.encode() for c in m.module("agx-orin").compatible]
+    # one carrier+module variant, then the chip, as on a real board (not every variant the matrix knows)
+    assert dt["compatible"].split(b"\0")[:-1] == [b"nvidia,p3737-0000+p3701-0000", b"nvidia,tegra234"]
     assert dt["serial-number"] == b"1234567890123\0"
     assert identity.serial_number("a") == identity.serial_number("a") != identity.serial_number("b")
     assert len(identity.serial_number("x")) == 13
@@ -98,3 +99,30 @@ def test_every_sim_verb_refuses_non_root(monkeypatch: pytest.MonkeyPatch, cli: o
     res = cli("sim", *argv)
     assert res.code == 2
     assert res.err.strip().count("\n") == 0 and "needs root" in res.err
+
+
+@pytest.mark.parametrize("key", list(load_matrix().modules))
+def test_compatible_is_one_known_variant_and_the_chip(key: str) -> None:
+    module = load_matrix().module(key)
+    names = identity.compatible(module)
+    assert len(names) == 2
+    assert names[0] in module.compatible and not names[0].startswith("nvidia,tegra")
+    assert names[1] == f"nvidia,tegra{module.soc[1:]}"
+
+
+@pytest.mark.parametrize(
+    ("key", "mode", "online"),
+    [
+        ("agx-xavier", "MODE_10W", 2),
+        ("agx-xavier", "MODE_15W", 4),
+        ("agx-xavier", "MODE_30W_6CORE", 6),
+        ("agx-xavier", "MAXN", 8),
+        ("agx-orin", "MODE_15W", 4),
+        ("agx-orin", "MAXN", 12),
+        ("orin-nx", "MODE_10W", 4),
+        ("xavier-nx", "MODE_10W_2CORE", 2),
+        ("tx2", "MAXP_CORE_DENVER", 3),
+    ],
+)
+def test_online_cores_per_mode(key: str, mode: str, online: int) -> None:
+    assert len(identity.online_cpus(key, mode)) == online

@@ -186,3 +186,30 @@ def test_cpu_sampler_measures_busy_share(tmp_path: Path) -> None:
 def test_not_a_tegrastats_line() -> None:
     with pytest.raises(ValueError, match="not a tegrastats line"):
         tegrastats.parse_line("hello")
+
+
+def test_jetson_clocks_state_is_forgotten_at_reboot() -> None:
+    assert nvpmodel.CLOCKS_STATE.startswith("run/")  # /run is a tmpfs on every boot
+
+
+def test_orin_mode_that_replans_cores_asks_to_reboot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    root = make_root(tmp_path, "agx-orin", "6.2")
+    monkeypatch.setattr("sys.stdin", io.StringIO("no\n"))
+    code, out, _ = run(capsys, nvpmodel.main, ["-m", "0"], root)  # 30W (8 cores) -> MAXN (12)
+    assert code == 0
+    assert "NVPM WARN: Reboot required for changing to this power mode: 0" in out
+    assert "enter YES/yes to confirm" in out
+    assert (root / nvpmodel.STATUS).read_text() == "pmode:0000\n"  # stored, applies at the next boot
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, out, _ = run(capsys, nvpmodel.main, ["-m", "0"], root)  # same cores: no question
+    assert code == 0 and "Reboot required" not in out
+
+
+def test_older_l4t_and_same_cores_do_not_ask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_root(tmp_path, "agx-xavier", "5.1.2")
+    code, out, _ = run(capsys, nvpmodel.main, ["-m", "0"], root)
+    assert code == 0 and "Reboot required" not in out

@@ -66,18 +66,41 @@ def serial_number(seed: str) -> str:
     return str(int(hashlib.sha256(seed.encode()).hexdigest(), 16) % 10**13).zfill(13)
 
 
+def compatible(module: Module) -> list[str]:
+    """A real board's compatible names ONE carrier+module variant, then the chip
+    ("nvidia,p3509-0000+p3668-0001", "nvidia,tegra194"); the matrix lists every variant it
+    recognises. The sim's board is the first variant listed."""
+    variants = [c for c in module.compatible if not c.startswith("nvidia,tegra")]
+    chips = [c for c in module.compatible if c.startswith("nvidia,tegra")]
+    return variants[:1] + chips
+
+
 def devicetree(module: Module, serial: str) -> dict[str, bytes]:
     """The files under /sys/firmware/devicetree/base: NUL-terminated, as the kernel writes them."""
     return {
         "model": module.model.encode() + b"\0",
-        "compatible": b"".join(c.encode() + b"\0" for c in module.compatible),
+        "compatible": b"".join(c.encode() + b"\0" for c in compatible(module)),
         "serial-number": serial.encode() + b"\0",
     }
+
+
+# Budget modes whose names give no core count still take cores offline in the real
+# nvpmodel.conf: AGX Xavier 10 W / 15 W keep 2 / 4 of 8, AGX Orin 15 W / 30 W 4 / 8 of 12,
+# Orin NX 10 W 4 of 8.
+BUDGET_CORES = {
+    ("agx-xavier", "MODE_10W"): 2,
+    ("agx-xavier", "MODE_15W"): 4,
+    ("agx-orin", "MODE_15W"): 4,
+    ("agx-orin", "MODE_30W"): 8,
+    ("orin-nx", "MODE_10W"): 4,
+}
 
 
 def online_cpus(module_key: str, mode_name: str) -> list[int]:
     """Which CPUs a power mode keeps online (TX2: the Denver pair is 1-2; names like _4CORE say the count)."""
     n = HARDWARE[module_key].cpus
+    if (module_key, mode_name) in BUDGET_CORES:
+        return list(range(BUDGET_CORES[module_key, mode_name]))
     if module_key in ("tx2", "tx2-nx"):
         if mode_name in ("MAXQ", "MAXP_CORE_ARM"):
             return [0, 3, 4, 5]

@@ -3,7 +3,8 @@
 Same options as the real script: no option pins CPU/GPU/EMC to the current nvpmodel mode's
 ceilings (until the next mode change), --show prints the clocks in the real layout,
 --store [file] saves the current settings (default $HOME/l4t_dfs.conf) and
---restore [file] brings them back. The state lives in /var/lib/tx2setup-sim/jetson_clocks.
+--restore [file] brings them back. The state lives in /run/tx2setup-sim/jetson_clocks, so
+a reboot forgets it, as on a real board.
 """
 
 from __future__ import annotations

@@ -3,20 +3,25 @@
 Same command line and output as the real tool: `nvpmodel -q` prints
 "NV Power Mode: <NAME>" then the mode id; `nvpmodel -m <id>` switches and persists the
 mode in /var/lib/nvpmodel/status ("pmode:0002"), `-p --verbose` lists the modes from
-/etc/nvpmodel.conf. Nothing here touches clocks: there are none to touch.
+/etc/nvpmodel.conf. On R35+ Orin a mode with another set of online cores asks on
+stdin whether to reboot now (design.md section 4); the mode is stored either way.
+Nothing here touches clocks: there are none to touch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sys
 from pathlib import Path
 
 CONF = "etc/nvpmodel.conf"
+BOARD = "etc/tx2setup-sim/board.json"
 STATUS = "var/lib/nvpmodel/status"
-CLOCKS_STATE = "var/lib/tx2setup-sim/jetson_clocks"
+# under /run: a real board forgets what jetson_clocks pinned when it reboots
+CLOCKS_STATE = "run/tx2setup-sim/jetson_clocks"
 MODEL_RE = re.compile(r"^<\s*POWER_MODEL\s+ID=(\d+)\s+NAME=(\S+)\s*>")
 DEFAULT_RE = re.compile(r"^<\s*PM_CONFIG\s+DEFAULT=(\d+)\s*>")
 
@@ -104,6 +109,17 @@ def set_mode(conf: Conf, root: Path, mode: int) -> None:
         (root / CLOCKS_STATE).unlink()
 
 
+def needs_reboot(conf: Conf, root: Path, target: int) -> bool:
+    """R35+ Orin (t234): a mode with another set of online cores asks for a reboot."""
+    try:
+        info = json.loads((root / BOARD).read_text())
+    except (OSError, ValueError):
+        return False
+    if info.get("soc") != "t234" or int(info.get("l4t_major", 0)) < 35:
+        return False
+    return set(conf.online_cpus(current_mode(conf, root))) != set(conf.online_cpus(target))
+
+
 USAGE = """Usage: nvpmodel [options]
   -m, --mode <x>       set power mode ID x
   -q, --query          print the current power mode
@@ -161,7 +177,19 @@ def main(argv: list[str], root: Path = Path("/")) -> int:
         if os.geteuid() != 0 and root == Path("/"):
             err.write("NVPM ERROR: failed to set power mode: permission denied (run as root)\n")
             return 1
-        set_mode(conf, root, int(mode_arg))
+        target = int(mode_arg)
+        if needs_reboot(conf, root, target):
+            # as the real tool on R35+ Orin: it asks, and a mode that re-plans the cores
+            # only takes hold at the next boot; the stand-in stores it either way
+            out.write(f"NVPM WARN: Reboot required for changing to this power mode: {target}\n")
+            out.write("NVPM WARN: DO YOU WANT TO REBOOT NOW? enter YES/yes to confirm:\n")
+            out.flush()
+            answer = sys.stdin.readline().strip() if sys.stdin is not None else ""
+            if answer in ("YES", "yes"):
+                out.write("NVPM WARN: (STAND-IN) an emulated board does not reboot; the mode is set now\n")
+            else:
+                out.write(f"NVPM WARN: power mode {target} is stored and applies at the next boot\n")
+        set_mode(conf, root, target)
         if verbose:
             out.write(f"NVPM VERB: Power mode set to {conf.modes[int(mode_arg)]} ({mode_arg})\n")
     if query:
