@@ -111,3 +111,13 @@ def test_one_port_claimed_twice_is_an_inventory_error() -> None:
     boards = _boards({"name": "a", "usb_port": "1-2.1"}, {"name": "b", "usb_port": "1-2.1"})
     with pytest.raises(InventoryError, match=r"host b: usb_port: .*1-2\.1 is also claimed by a"):
         match(scan(sysfs("two-tx2")), boards)  # type: ignore[arg-type]
+
+
+def test_tx2_variants_and_a_known_unsupported_product() -> None:
+    devices = {d.port: d for d in scan(sysfs("tx2-variants"))}
+    assert sorted(devices) == ["1-4.1", "1-4.2", "1-4.3"]
+    assert (devices["1-4.1"].modules, devices["1-4.1"].module_label) == (("tx2",), "tx2 (Jetson TX2i)")
+    assert devices["1-4.2"].module_label == "tx2 (Jetson TX2 4GB)"
+    industrial = devices["1-4.3"]
+    assert not industrial.supported and industrial.modules == ()
+    assert industrial.module_label == "Jetson AGX Xavier Industrial (not supported by tx2setup)"

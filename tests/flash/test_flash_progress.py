@@ -44,3 +44,14 @@ def test_terminal_output_is_a_table_with_the_final_state() -> None:
     assert "flashed" in row1 and "populating rootfs" in row1
     assert "timed out" in row2 and "Writing partition APP" in row2
     assert "someone-else" not in out.getvalue()
+
+
+def test_a_failure_the_tool_printed_is_not_printed_twice() -> None:
+    """The tool's "Flash failure" line sets the phase "failed"; the final status "failed" is no news."""
+    out = io.StringIO()
+    with ProgressView(TARGETS[:1], Console(file=out, force_terminal=False, width=100)) as view:
+        view(Event("car-tx2-01", phase="writing", line="Writing partition APP ..."))
+        view(Event("car-tx2-01", phase="failed", line="Flash failure"))
+        view(Event("car-tx2-01", status="failed"))
+        view(Event("car-tx2-01", phase="waiting for SSH"))
+    assert out.getvalue().splitlines() == ["car-tx2-01: writing", "car-tx2-01: failed", "car-tx2-01: waiting for SSH"]

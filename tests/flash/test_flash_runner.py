@@ -207,3 +207,26 @@ def test_ctrl_c_during_a_massflash_kills_every_child_and_says_so_per_board(
     for t in (A, B):
         text = (logs / f"{t.name}.log").read_text()
         assert f"Start flashing device: {t.port}" in text and "tx2setup: interrupted" in text
+
+
+def test_massflash_takes_network_usb0_from_r35_as_the_initrd_readme_says() -> None:
+    tx2, agx = mx.load().module("tx2"), mx.load().module("agx-orin")
+    assert "--network" not in command_lines.mass(tx2, 2, "32.7.4")[0]  # R32 README: no --network
+    for argv in command_lines.mass(agx, 2, "35.4.1"):
+        assert argv[-4:] == ["--network", "usb0", "jetson-agx-orin-devkit", "mmcblk0p1"]
+    nano_build, _ = command_lines.mass(mx.load().module("orin-nano"), 2, "36.4.3")
+    assert nano_build.count("--network") == 1  # the NVMe arguments already carry it
+
+
+@pytest.mark.parametrize("l4t", ["35.4.1", "36.4.3"])
+def test_the_standin_initrd_flasher_needs_the_layouts_it_is_given(
+    bsp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, l4t: str
+) -> None:
+    monkeypatch.setenv("STANDIN_SYSFS", str(sysfs("orin-nano")))
+    nano = Target("nano-01", "3-1", "orin-nano")
+    argv = command_lines.single(mx.load().module("orin-nano"), "3-1", l4t)
+    assert runner.flash_one(nano, argv, bsp, tmp_path / "ok.log", 30).status == "flashed"
+    qspi = argv[argv.index("-p") + 1].split()[-1]
+    (bsp / qspi).unlink()
+    result = runner.flash_one(nano, argv, bsp, tmp_path / "bad.log", 30)
+    assert (result.status, result.detail) == ("failed", f"exit status 1: Error: {qspi} not found")

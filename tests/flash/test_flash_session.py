@@ -424,3 +424,135 @@ def test_list_shows_ports_hosts_and_mismatches(cli, write_inventory: Callable[..
     # without an inventory: just what is in recovery mode, as a table
     res = cli("flash", "--list", "--sysfs-root", str(sysfs("none")))
     assert res.code == 0 and "no board in USB recovery mode" in res.out
+
+
+VARIANTS = """\
+[tx2]
+car-tx2i ansible_host=10.0.0.1 usb_port=1-4.1
+car-tx2-4g ansible_host=10.0.0.2 usb_port=1-4.2
+
+[tx2:vars]
+jetson_module=tx2
+jetpack=4.6.4
+flash_user=nvidia
+flash_password=pw
+"""
+
+
+def test_tx2i_and_tx2_4gb_flash_with_their_own_board_configs(
+    opts: Callable[..., FlashOptions], calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STANDIN_SYSFS", str(sysfs("tx2-variants")))
+    # a TX2i and a TX2 4GB are different hardware: no mass flash of both
+    with pytest.raises(
+        UserError, match=r"car-tx2-4g \(tx2, 7418, jetson-tx2-4GB\), car-tx2i \(tx2, 7018, jetson-tx2i\)"
+    ):
+        session.prepare(opts(VARIANTS, "tx2-variants"), hooks())
+    prep = session.prepare(opts(VARIANTS, "tx2-variants", one_by_one=True), hooks())
+    assert prep.boards == {"car-tx2i": "jetson-tx2i", "car-tx2-4g": "jetson-tx2-4GB"}
+    # the AGX Xavier Industrial at 1-4.3 is named, left alone, and in the summary
+    assert prep.skipped == [
+        "USB port 1-4.3 (Jetson AGX Xavier Industrial (not supported by tx2setup)): no inventory host; left alone"
+    ]
+    summary = session.execute(prep, hooks())
+    assert [r.status for r in summary.results] == ["flashed", "flashed"]
+    flashes = [ln for ln in calls.read_text().splitlines() if ln.startswith("flash.sh")]
+    assert flashes == [
+        "flash.sh --usb-instance 1-4.2 jetson-tx2-4GB mmcblk0p1",
+        "flash.sh --usb-instance 1-4.1 jetson-tx2i mmcblk0p1",
+    ]
+    assert summary.to_dict()["skipped"] == prep.skipped
+
+
+def test_an_unsupported_product_claimed_by_a_host_is_refused_by_name(
+    opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path
+) -> None:
+    inv = VARIANTS.replace("usb_port=1-4.2", "usb_port=1-4.3")
+    with pytest.raises(
+        UserError,
+        match=r"host car-tx2-4g: jetson_module: tx2, but the board at USB port 1-4\.3 is a "
+        r"Jetson AGX Xavier Industrial \(USB product 7819\), which tx2setup does not flash",
+    ):
+        session.prepare(opts(inv, "tx2-variants", one_by_one=True), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_flash_board_per_host_is_checked(opts: Callable[..., FlashOptions], calls: Path, tmp_path: Path) -> None:
+    nx = "[nx]\nnx-01 ansible_host=10.0.0.2 usb_port=2-1 jetson_module=xavier-nx jetpack=4.6.4 {extra}\n"
+    nx += "[nx:vars]\nflash_user=nvidia\nflash_password=pw\n"
+    prep = session.prepare(opts(nx.format(extra="flash_board=jetson-xavier-nx-devkit-emmc"), "mixed"), hooks())
+    assert prep.targets[0].flash_board == "jetson-xavier-nx-devkit-emmc"  # p3668-0001: eMMC, same USB ID
+    with pytest.raises(
+        UserError, match=r"host nx-01: flash_board: 'jetson-tx2' is not a board config for xavier-nx \(one of: "
+    ):
+        session.prepare(opts(nx.format(extra="flash_board=jetson-tx2"), "mixed"), hooks())
+    inv = VARIANTS.replace("usb_port=1-4.1", "usb_port=1-4.1 flash_board=jetson-tx2")
+    with pytest.raises(UserError, match=r"host car-tx2i: flash_board: jetson-tx2, but .* is a Jetson TX2i"):
+        session.prepare(opts(inv, "tx2-variants", one_by_one=True), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_an_old_release_without_the_default_user_script_is_refused_by_name(
+    opts: Callable[..., FlashOptions], bsp: Path, calls: Path, tmp_path: Path
+) -> None:
+    set_bsp_version(bsp, "28.2.1")
+    (bsp / "tools" / "l4t_create_default_user.sh").unlink()
+    (bsp / "tools" / "kernel_flash" / "l4t_initrd_flash.sh").unlink()
+    inv = TX2_PAIR.replace("jetpack=4.6.4", "jetpack=3.3\ncomponents=['ros']")  # no torch wheel for JetPack 3.3
+    with pytest.raises(EnvironmentProblem, match=r"L4T 28\.2\.1 has no tools/kernel_flash/l4t_initrd_flash\.sh"):
+        session.prepare(opts(inv), hooks())  # two boards: a mass flash
+    with pytest.raises(EnvironmentProblem, match=r"L4T 28\.2\.1 has no tools/l4t_create_default_user\.sh"):
+        session.prepare(opts(inv, one_by_one=True), hooks())
+    _nothing_started(calls, tmp_path)
+
+
+def test_then_provision_renders_the_provision_summary_and_no_next_hint(  # type: ignore[no-untyped-def]
+    cli, write_inventory: Callable[..., Path], bsp: Path, listener: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tx2setup import provision
+    from tx2setup.provision import HostResult, ProvisionResult
+
+    got: list[str] = []
+
+    def run(inventory_path: str, limit: str) -> ProvisionResult:
+        got.append(limit)
+        host = HostResult("car-tx2-01", "failed", 3, 1, 1, 0, "install torch", "boom", "log", 1.0)
+        return ProvisionResult("failed", 2, False, {"car-tx2-01": host}, 1.0, str(tmp_path), "", False, 0, 0)
+
+    monkeypatch.setattr(provision, "run", run)
+    inv = TX2_PAIR.replace("car-tx2-02 ansible_host=127.0.0.2 usb_port=1-2.2", "")
+    inv = write_inventory(inv.replace("usb_port=1-2.1", f"usb_port=1-2.1 ansible_port={listener}"))
+    args = ["flash", "-i", str(inv), "--sysfs-root", str(sysfs("two-tx2")), "--bsp", str(bsp), "--accept-license"]
+    args += ["--log-dir", str(tmp_path / "logs"), "--min-free-gib", "0", "--then-provision", "--wait-timeout", "5"]
+    res = cli(*args)
+    assert got == ["car-tx2-01"]
+    assert res.code == 4
+    assert res.err.strip().splitlines()[-1] == "error: flashed, but provisioning failed on: car-tx2-01 (failed)"
+    assert "next: tx2setup provision" not in res.out
+    assert "provision summary" in res.out  # the table `tx2setup provision` prints
+
+
+def test_boards_found_by_mac_in_dhcp_leases(tmp_path: Path, listener: int) -> None:
+    from tx2setup.flash import network
+
+    dnsmasq, dhcpd = tmp_path / "dnsmasq.leases", tmp_path / "dhcpd.leases"
+    dnsmasq.write_text("1764590000 00:04:4b:aa:bb:cc 127.0.0.1 tegra-ubuntu 01:00:04:4b:aa:bb:cc\n")
+    dhcpd.write_text(
+        "lease 10.1.1.5 {\n  binding state active;\n  hardware ethernet 00:04:4B:AA:BB:DD;\n}\n"
+        "lease 10.1.1.6 {\n  binding state free;\n  hardware ethernet 00:04:4b:aa:bb:dd;\n}\n"
+    )
+    assert network.lease_lookup("00:04:4b:aa:bb:cc", [dnsmasq, dhcpd, tmp_path / "absent"]) == ["127.0.0.1"]
+    assert network.lease_lookup("00:04:4b:aa:bb:dd", [dnsmasq, dhcpd]) == ["10.1.1.5"]  # the freed lease is not
+    target = network.NetTarget("b", "unresolvable.invalid", listener, "00:04:4b:aa:bb:cc")
+    ups: list[tuple[str, str]] = []
+    found = network.wait_for(
+        [target], 2.0, 0.05, tmp_path / "no-arp", on_up=lambda t, a: ups.append((t.name, a)), lease_files=[dnsmasq]
+    )
+    assert found == {"b": "127.0.0.1"} and ups == [("b", "127.0.0.1")]
+
+
+def test_list_names_an_unsupported_product(cli) -> None:  # type: ignore[no-untyped-def]
+    res = cli("flash", "--list", "--json", "--sysfs-root", str(sysfs("tx2-variants")))
+    rows = {d["port"]: d for d in json.loads(res.out)["devices"]}
+    assert rows["1-4.3"]["modules"] == "Jetson AGX Xavier Industrial (not supported by tx2setup)"
+    assert rows["1-4.1"]["modules"] == "tx2 (Jetson TX2i)"

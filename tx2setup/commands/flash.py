@@ -157,6 +157,8 @@ def _list(sysfs_root: Path, inventory: str | None, limit: str | None, as_json: b
         a = who.get(d.port)
         if a is None:
             host, how, fit = "-", "-", "unassigned" if result else "-"
+            if not d.supported:
+                fit = "not flashed by tx2setup"
         else:
             host, how = a.board.name, a.how
             fit = "ok" if a.module_fits else f"MISMATCH: inventory says {a.board.module}"

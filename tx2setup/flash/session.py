@@ -286,10 +286,12 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
         )
     result = match(devices, boards, hooks.ask_board, inv_label)
     for a in result.mismatched:
-        what = "" if a.device.supported else ", which tx2setup does not flash"
+        label, what = (
+            (a.device.module_label, "") if a.device.supported else (a.device.name, ", which tx2setup does not flash")
+        )
         raise UserError(
             f"{inv_label}: host {a.board.name}: jetson_module: {a.board.module}, but the board at USB port "
-            f"{a.device.port} is a {a.device.module_label} (USB product {a.device.product_id}){what}"
+            f"{a.device.port} is a {label} (USB product {a.device.product_id}){what}"
         )
     if not result.assigned:
         ports = ", ".join(f"{d.port} ({d.module_label})" for d in devices)
