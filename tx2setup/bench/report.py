@@ -179,6 +179,138 @@ def notes(doc):
     return lines
 
 
+def condition_lines(doc):
+    # type: (dict) -> list
+    """What a slow board is usually explained by: power mode, clocks, software versions."""
+    c = doc["conditions"]
+    mode = c.get("nvpmodel")
+    if mode:
+        power = "nvpmodel %s (mode %s)" % (mode.get("name"), mode.get("id"))
+    else:
+        power = "nvpmodel -" if not c.get("jetson") else "nvpmodel unknown (nvpmodel -q failed)"
+    clocks = c.get("jetson_clocks") or {}
+    pinned = {True: "pinned", False: "NOT pinned", None: "unknown"}[clocks.get("pinned")]
+    line = "conditions: %s; clocks %s (%s); CUDA %s, cuDNN %s, TensorRT %s, onnxruntime %s; batch %s" % (
+        power,
+        pinned,
+        clocks.get("method", "-"),
+        c.get("cuda") or "-",
+        c.get("cudnn") or "-",
+        c.get("tensorrt") or "-",
+        c.get("onnxruntime") or "-",
+        c.get("batch"),
+    )
+    out = [line]
+    if c.get("jetson") and clocks.get("pinned") is False:
+        out.append("HINT clocks are not pinned: run `sudo jetson_clocks` (and a MAXN nvpmodel) before benchmarking")
+    return out
+
+
+TELEMETRY_SHOWN = (
+    ("gpu_util_pct", "GPU util", "%.0f%%"),
+    ("gpu_clock_mhz", "GPU clock", "%.0f MHz"),
+    ("gpu_temp_c", "GPU temp", "%.0f C"),
+    ("power_w", "power", "%.1f W"),
+    ("cpu_util_pct", "CPU util", "%.0f%%"),
+    ("cpu_clock_mhz", "CPU clock", "%.0f MHz"),
+    ("temp_max_c", "max temp", "%.0f C"),
+)
+
+
+def telemetry_line(tel):
+    # type: (object) -> str
+    """One line of the whole run's telemetry: mean (min-max) of the fields that matter most."""
+    if not tel or not tel.get("source"):
+        return "telemetry: none (--no-telemetry)"
+    fields = tel.get("fields") or {}
+    parts = []
+    for key, label, fmt in TELEMETRY_SHOWN:
+        f = fields.get(key)
+        if f:
+            parts.append("%s %s (%s-%s)" % (label, fmt % f["mean"], fmt % f["min"], fmt % f["max"]))
+    body = "; ".join(parts) if parts else "no readable fields"
+    return "telemetry (%s, %d samples, mean (min-max)): %s" % (tel["source"], tel.get("samples", 0), body)
+
+
+STAGE_ADVICE = {
+    "capture": "the source delivers frames this slowly (camera fps, video decode)",
+    "stack": "stacking the frames on the CPU: use --pipeline optimized (stacks at network resolution on the GPU)",
+    "preprocess": "float conversion / pooling: on the CPU it is the 2017 bottleneck; --pipeline optimized does it "
+    "on the GPU from uint8",
+    "h2d": "copy-bound: upload uint8 from pinned memory (--pipeline optimized), not float from pageable memory",
+    "d2h": "the copy back to the host: a sync point each frame",
+    "postprocess": "steer/motor from the outputs on the host",
+}
+
+
+def hints(doc):
+    # type: (dict) -> list
+    """Why a result is slow, from its own numbers (design.md section 7)."""
+    lines = []
+    c = doc["conditions"]
+    ran_e2e = any(r.get("end_to_end_pipelines") for r in doc["results"])
+    if not ran_e2e:
+        if c.get("model_kind") and c.get("model_kind") != "z2color":
+            lines.append(
+                "NOTE end-to-end not measured: the camera-to-steering pipeline is Z2Color's; "
+                "your model is measured inference-only"
+            )
+        elif c.get("batch") and c.get("batch") != 1:
+            lines.append(
+                "NOTE end-to-end not measured: it runs at batch 1 (one stereo frame per step); "
+                "rerun with --batch 1 for it"
+            )
+    for r in doc["results"]:
+        inf = r.get("inference") or {}
+        if r.get("device") == "cuda" and inf.get("fps") and inf.get("median_ms"):
+            per_iter = 1000.0 / inf["fps"]
+            idle = 1.0 - inf["median_ms"] / per_iter
+            util = ((inf.get("telemetry") or {}).get("fields") or {}).get("gpu_util_pct")
+            if idle > 0.3 or (util and util["mean"] < 50):
+                why = "GPU idle %.0f%% of each iteration (%.3f ms on the GPU of %.3f ms)" % (
+                    100 * max(idle, 0.0),
+                    inf["median_ms"],
+                    per_iter,
+                )
+                if util:
+                    why += ", GPU util %.0f%%" % util["mean"]
+                advice = "try a CUDA-graph backend" if not r.get("graph") else "launch overhead remains"
+                lines.append("HINT %s: host/launch-bound: %s; %s" % (r["backend"], why, advice))
+        for name, e2e in sorted((r.get("end_to_end_pipelines") or {}).items()):
+            if not inf.get("fps") or not e2e.get("fps") or e2e["fps"] >= 0.8 * inf["fps"]:
+                continue
+            stages = dict((k, v) for k, v in (e2e.get("stages") or {}).items() if k != "inference")
+            if not stages:
+                continue
+            worst = max(stages, key=lambda k: stages[k])
+            lines.append(
+                "HINT %s %s: end-to-end %.1f FPS is %.0f%% of inference-only %.1f FPS; biggest other stage: "
+                "%s %.3f ms of %.3f ms per frame (%s)"
+                % (
+                    r["backend"],
+                    name,
+                    e2e["fps"],
+                    100.0 * e2e["fps"] / inf["fps"],
+                    inf["fps"],
+                    worst,
+                    stages[worst],
+                    e2e.get("median_ms") or 0.0,
+                    STAGE_ADVICE.get(worst, "")
+                    if r.get("device") == "cuda"
+                    else "a CPU backend: every stage shares the CPU cores with inference",
+                )
+            )
+    return lines
+
+
+def _overlaps(doc):
+    # type: (dict) -> bool
+    """Stages overlap only in the optimized pipeline on a GPU (capture of N+1 during inference of N)."""
+    return any(
+        r.get("device") == "cuda" and "optimized" in (r.get("end_to_end_pipelines") or {}) for r in doc["results"]
+    )
+
+
 def render(doc, stream, use_rich=True):
     # type: (dict, object, bool) -> None
     """Print the result tables; rich when it imports, plain columns otherwise."""
@@ -194,7 +326,8 @@ def render(doc, stream, use_rich=True):
     )
     tables = [("results (batch %s, source %s)" % (c.get("batch"), (c.get("source") or {}).get("kind", "-")), rows(doc))]
     if any(r.get("end_to_end_pipelines") for r in doc["results"]):
-        tables.append(("end-to-end stage means, ms (stages overlap in 'optimized')", stage_rows(doc)))
+        title_ = "end-to-end stage means, ms" + (" (GPU stages overlap in 'optimized')" if _overlaps(doc) else "")
+        tables.append((title_, stage_rows(doc)))
     console = None
     if use_rich:
         try:
@@ -220,5 +353,5 @@ def render(doc, stream, use_rich=True):
             widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
             for row in [head, *body]:
                 stream.write("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() + "\n")
-    for line in notes(doc):
+    for line in [*condition_lines(doc), telemetry_line(doc.get("telemetry")), *notes(doc), *hints(doc)]:
         stream.write(line + "\n")
