@@ -136,8 +136,10 @@ def _ansible_error_line(stderr: str, path: Path) -> str:
         return f"{_shown(m.group(2), path)}: line {m.group(3)}, column {m.group(4)}: YAML syntax error: {m.group(1)}"
     if "no vault secrets" in text or "Decryption failed" in text:
         m = re.search(r"(?:on|file) (/\S+?)(?:[:.,]? |$)", text)
-        where = _shown(m.group(1), path) if m else str(path)
-        return f"{where}: vault-encrypted; pass --vault-password-file (or set ANSIBLE_VAULT_PASSWORD_FILE)"
+        vaulted = _shown(m.group(1), path) if m else _first_vaulted(path)
+        if "Decryption failed" in text:
+            return f"{vaulted}: the vault password given does not decrypt it"
+        return f"{vaulted}: vault-encrypted; pass --vault-password-file (or set ANSIBLE_VAULT_PASSWORD_FILE)"
     # No line from Ansible: find the offending line ourselves.
     found = _locate_syntax_error(path, text)
     if found:
@@ -146,6 +148,19 @@ def _ansible_error_line(stderr: str, path: Path) -> str:
     if m:
         return f"{path}: {m.group(1)}"
     return f"{path}: {text or 'ansible-inventory failed'}"
+
+
+def _first_vaulted(path: Path) -> str:
+    """The first vault-encrypted vars file next to the inventory (Ansible does not name it)."""
+    base = path if path.is_dir() else path.parent
+    for sub in ("group_vars", "host_vars"):
+        for f in sorted((base / sub).rglob("*")) if (base / sub).is_dir() else []:
+            try:
+                if f.is_file() and f.read_text(encoding="utf-8", errors="replace").startswith("$ANSIBLE_VAULT"):
+                    return str(f)
+            except OSError:
+                continue
+    return str(path)
 
 
 def _shown(name: str, path: Path) -> str:

@@ -325,7 +325,15 @@ def test_vaulted_group_vars(cli, tmp_path: Path, venv_bin: Path, monkeypatch: py
     )
     assert vaulted.read_text().startswith("$ANSIBLE_VAULT")
     path = write(tmp_path, "lab.ini", "[j]\nb1 ansible_host=10.0.0.1\n")
-    check_error(cli, tmp_path, path, "vault-encrypted", "--vault-password-file")
+    wrong = write(tmp_path, "wrong-pass", "nope\n")
+    for extra, needle in (
+        ((), "vault-encrypted; pass --vault-password-file"),
+        (("--vault-password-file", str(wrong)), "does not decrypt it"),
+    ):
+        res = cli("inventory", "check", "-i", str(path), *extra)
+        assert res.code == 2 and res.out == ""
+        (line,) = res.err.strip().splitlines()
+        assert line.startswith(f"error: {vaulted}: ") and needle in line, line
     res = cli("inventory", "check", "-i", str(path), "--json", "--vault-password-file", str(secret))
     assert res.code == 0, res.err
     assert '"l4t": "32.7.4"' in res.out
