@@ -61,3 +61,46 @@ def test_export_is_opset_13_with_only_basic_ops():
     # metadata first in the Concat, as the reference port
     concat = next(n for n in model.graph.node if n.op_type == "Concat")
     assert concat.input[0] == "meta"
+
+
+def test_user_onnx_model_end_to_end_through_python_m(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 14 * 14, 5)
+    )
+    path = tmp_path / "tiny.onnx"
+    torch.onnx.export(net.eval(), (torch.zeros(2, 3, 16, 16),), str(path), input_names=["img"], dynamo=False)
+    out = tmp_path / "r.json"
+    argv = [sys.executable, "-m", "tx2setup.bench", "--model", str(path), "--input-shape", "img=2x3x16x16"]
+    argv += [
+        "--json",
+        str(out),
+        "--warmup",
+        "0",
+        "--min-iters",
+        "5",
+        "--min-duration",
+        "0",
+        "--no-telemetry",
+        "--plain",
+    ]
+    env = dict(os.environ, TX2SETUP_CACHE=str(tmp_path / "cache"))
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "NOTE end-to-end not measured" in proc.stdout
+    doc = json.loads(out.read_text())
+    c = doc["conditions"]
+    assert c["model_kind"] == "onnx" and c["model"] == "tiny.onnx" and c["input_shapes"] == {"img": [2, 3, 16, 16]}
+    by = {r["backend"]: r for r in doc["results"]}
+    assert set(by) == {"ort-cpu"}  # the only backend here that runs an ONNX file
+    r = by["ort-cpu"]
+    assert r["correct"] and r["max_rel_error"] < 1e-6 and r["end_to_end"] is None
+    reasons = {u["backend"]: u["reason"] for u in doc["unavailable"]}
+    assert "torch backends need z2color or TorchScript" in reasons["cpu-fp32"]
+    assert doc["verdict"]["measure"] == "inference"

@@ -143,3 +143,107 @@ def test_v4l2_missing_device_is_a_usage_error():
 def test_bad_source_strings(text):
     with pytest.raises(BenchUsageError):
         parse_source(text)
+
+
+class FakeCv2:
+    """A stand-in for the cv2 module (cv2 is not installed here): VideoCapture over a list of
+    BGR frames, with cv2's isOpened/read/set/get/release behaviour (read -> (False, None) at
+    the end; CAP_PROP_POS_FRAMES rewinds)."""
+
+    CAP_V4L2 = 200
+    CAP_PROP_POS_FRAMES = 1
+    CAP_PROP_FRAME_WIDTH = 3
+    CAP_PROP_FRAME_HEIGHT = 4
+
+    def __init__(self, frames, openable=True):
+        self.frames, self.openable, self.opened = frames, openable, []
+
+    def VideoCapture(self, path, api=None):
+        cap = _FakeCapture(self, path, api)
+        self.opened.append(cap)
+        return cap
+
+
+class _FakeCapture:
+    def __init__(self, cv2, path, api):
+        self.cv2, self.path, self.api = cv2, path, api
+        self.pos, self.props, self.released = 0, {}, False
+
+    def isOpened(self):
+        return self.cv2.openable and not self.released
+
+    def read(self):
+        if self.pos >= len(self.cv2.frames):
+            return False, None
+        frame = self.cv2.frames[self.pos]
+        self.pos += 1
+        return True, frame.copy()
+
+    def set(self, prop, value):
+        self.props[prop] = value
+        if prop == FakeCv2.CAP_PROP_POS_FRAMES:
+            self.pos = int(value)
+        return True
+
+    def get(self, prop):
+        return float(self.props.get(prop, 0))
+
+    def release(self):
+        self.released = True
+
+
+def _bgr_frames(n):
+    # distinct, known colours: left half B=10*i, right half R=200; BGR order as cv2 gives
+    frames = []
+    for i in range(n):
+        f = np.zeros((H, 2 * W, 3), np.uint8)
+        f[:, :W, 0] = 10 * (i + 1)  # blue, left camera
+        f[:, W:, 2] = 200  # red, right camera
+        frames.append(f)
+    return frames
+
+
+def test_video_file_through_cv2_converts_bgr_and_loops(tmp_path, monkeypatch):
+    import sys
+
+    fake = FakeCv2(_bgr_frames(2))
+    monkeypatch.setitem(sys.modules, "cv2", fake)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"stand-in")
+    src = VideoFile(str(path), height=H, width=W)
+    src.open()
+    pairs = [src.capture() for _ in range(3)]  # 2 frames, then it loops
+    src.close()
+    assert src.reader == "cv2" and fake.opened[0].released
+    assert pairs[0].shape == (2, H, W, 3)
+    assert pairs[0][0, ..., 2].min() == 10 and pairs[0][0, ..., 0].max() == 0  # BGR -> RGB: blue is channel 2
+    assert pairs[0][1, ..., 0].min() == 200  # right camera red -> RGB channel 0
+    assert pairs[1][0, ..., 2].min() == 20
+    assert np.array_equal(pairs[2], pairs[0])  # looped through CAP_PROP_POS_FRAMES
+    fake.openable = False
+    with pytest.raises(BenchUsageError, match="cv2 could not open it"):
+        VideoFile(str(path), height=H, width=W).open()
+
+
+def test_v4l2_camera_through_a_cv2_stand_in(tmp_path, monkeypatch):
+    import sys
+
+    fake = FakeCv2(_bgr_frames(2))
+    monkeypatch.setitem(sys.modules, "cv2", fake)
+    dev = tmp_path / "video0"  # the device node must exist; a file stands in for it
+    dev.write_bytes(b"")
+    src = parse_source(f"v4l2:{dev}", height=H, width=W)
+    src.open()
+    cap = fake.opened[0]
+    assert cap.api == FakeCv2.CAP_V4L2
+    assert cap.get(FakeCv2.CAP_PROP_FRAME_WIDTH) == 2 * W and cap.get(FakeCv2.CAP_PROP_FRAME_HEIGHT) == H
+    pair = src.capture()
+    assert pair.shape == (2, H, W, 3) and pair[0, ..., 2].min() == 10 and pair[1, ..., 0].min() == 200
+    src.capture()
+    with pytest.raises(BenchUsageError, match="read failed"):  # a camera does not loop
+        src.capture()
+    src.close()
+    assert cap.released
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    with pytest.raises(BenchUsageError, match="needs OpenCV"):
+        V4l2Camera(str(dev)).open()
