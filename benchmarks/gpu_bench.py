@@ -57,7 +57,7 @@ class Floor:
         gen = torch.Generator().manual_seed(1)
         self.x = (torch.rand((1, 12, 94, 168), generator=gen) - 0.5).cuda().to(dtype)
         self.meta = z2.metadata(1, device="cuda", dtype=dtype)
-        side = torch.cuda.Stream()
+        side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
         side.wait_stream(torch.cuda.current_stream())
         with torch.no_grad(), torch.cuda.stream(side):
             for _ in range(5):
@@ -71,7 +71,7 @@ class Floor:
 
     def time(self, when: str, iters: int) -> dict[str, Any]:
         g = self.graph
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
         for _ in range(min(500, iters)):
             g.replay()
         torch.cuda.synchronize()
