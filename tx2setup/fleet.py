@@ -126,6 +126,12 @@ def _ansible_error_line(stderr: str, path: Path) -> str:
     # Ansible wraps warnings at the terminal width: undo the wrapping first.
     text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", stderr).split())
     stop = r"(?= \[WARNING\]| ERROR!| \[ERROR\]|$)"
+    if path.is_file() and path.suffix in YAML_EXTS:
+        # Ansible falls back to the INI parser for a YAML file the YAML plugin refused, and
+        # reports that parser's complaint: the YAML reading is the useful one
+        found = _yaml_problem(path.read_text(encoding="utf-8", errors="replace"))
+        if found:
+            return f"{path}: {found}"
     m = re.search(rf"(/\S+|{re.escape(str(path))}):(\d+): (.+?){stop}", text)
     if m:  # INI: "lab.ini:7: Expected key=value host variable assignment, got: x"
         return f"{_shown(m.group(1), path)}: line {m.group(2)}: {m.group(3)}"

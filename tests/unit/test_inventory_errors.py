@@ -278,6 +278,7 @@ def test_bad_ini_section_header_names_the_line(cli, tmp_path: Path, header: str)
     [
         ("all:\n  hosts:\n    - b1\n    - b2\n", ("line 3", "hosts must be a mapping of names, not a list")),
         ("all:\n  vars:\n    - a\n", ("line 3", "vars must be a mapping")),
+        ("- b1\n- b2\n", ("line 1", "the top level must be a mapping of groups")),
         ("all:\n  children:\n    j:\n      host:\n        b1: {}\n", ("line 4", "unexpected key 'host'")),
     ],
 )
