@@ -123,13 +123,42 @@ def mask(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group `pgid`, from /proc (Linux, like the BSP tools)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after "pid (comm)": state ppid pgrp ...
+        if len(fields) >= 3 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, grace_s: float) -> bool:
+    deadline = time.monotonic() + grace_s
+    while _group_members(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the tool's process group, then SIGKILL; return once the leader and every child are gone.
+
+    The leader exiting is not enough: massflash children run in the background with their
+    output in files, and would go on writing to a board after we report it killed.
+    """
     for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, KILL_GRACE_S)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
             proc.wait(timeout=grace)
-            return
+            if _wait_group_gone(proc.pid, grace):
+                return
         except subprocess.TimeoutExpired:
             continue
         except KeyboardInterrupt:  # a second Ctrl-C while waiting: no more grace
