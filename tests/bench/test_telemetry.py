@@ -102,3 +102,17 @@ def test_conditions_parsers():
     assert nvpmodel_mode("NV Power Mode: MAXN\n0\n") == {"name": "MAXN", "id": 0}
     assert nvpmodel_mode("NV Power Mode: MAXP_CORE_ARM\n3") == {"name": "MAXP_CORE_ARM", "id": 3}
     assert jetson_clocks_state()["method"]
+
+
+def test_nvidia_smi_falls_back_when_it_rejects_the_id(tmp_path, monkeypatch):
+    # a stand-in nvidia-smi that rejects "-i" and prints one sample line otherwise
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text('#!/bin/sh\ncase "$*" in *"-i "*) exit 6;; esac\necho "50, 40, 100.0, 1500, 2000, 10"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    tel = Telemetry(interval_ms=50, prefer="nvidia-smi", gpu="GPU-bogus").start()
+    tel._thread.join(timeout=30)  # the stand-in exits after one line: the reader ends at EOF
+    tel.stop()
+    s = tel.summary()
+    assert s["source"] == "nvidia-smi" and "every GPU of the host is sampled" in s["error"]
+    assert s["samples"] == 1 and s["fields"]["gpu_util_pct"]["mean"] == 50

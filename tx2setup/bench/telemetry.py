@@ -204,6 +204,10 @@ class Telemetry(object):
             argv = ["tegrastats", "--interval", str(self.interval_ms)]
             self._spawn(argv, parse_tegrastats)
         elif self.source == "nvidia-smi":
+            if self.gpu is not None and not self._nvsmi_knows(self.gpu):
+                # an id nvidia-smi does not take (old torch, MIG): sample all GPUs, and say so
+                self.error = "nvidia-smi -i %s failed: every GPU of the host is sampled" % self.gpu
+                self.gpu = None
             argv = nvsmi_argv(self.gpu, self.interval_ms)
             self._spawn(argv, parse_nvsmi)
         else:
@@ -211,6 +215,20 @@ class Telemetry(object):
             self._thread.daemon = True
             self._thread.start()
         return self
+
+    @staticmethod
+    def _nvsmi_knows(gpu):
+        # type: (object) -> bool
+        try:
+            proc = subprocess.run(
+                ["nvidia-smi", "-i", str(gpu), "--query-gpu=name", "--format=csv,noheader"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=10,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return proc.returncode == 0
 
     def _spawn(self, argv, parse):
         # type: (list, object) -> None
