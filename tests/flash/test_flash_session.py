@@ -452,7 +452,8 @@ def test_tx2i_and_tx2_4gb_flash_with_their_own_board_configs(
     assert prep.boards == {"car-tx2i": "jetson-tx2i", "car-tx2-4g": "jetson-tx2-4GB"}
     # the AGX Xavier Industrial at 1-4.3 is named, left alone, and in the summary
     assert prep.skipped == [
-        "USB port 1-4.3 (Jetson AGX Xavier Industrial (not supported by tx2setup)): no inventory host; left alone"
+        "USB port 1-4.3 (Jetson AGX Xavier Industrial (not supported by tx2setup)): "
+        "no host of this run claims it; left alone"
     ]
     summary = session.execute(prep, hooks())
     assert [r.status for r in summary.results] == ["flashed", "flashed"]

@@ -326,7 +326,9 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
                 f"{inv_label}: a mass flash flashes every board in recovery mode, and the one(s) at USB port "
                 f"{extra} belong to no inventory host: assign (usb_port=...) or disconnect them, or use --one-by-one"
             )
-    skipped = [f"USB port {d.port} ({d.module_label}): no inventory host; left alone" for d in result.unassigned]
+    skipped = [
+        f"USB port {d.port} ({d.module_label}): no host of this run claims it; left alone" for d in result.unassigned
+    ]
     skipped += [
         f"{b.name}: pinned to {'usb_port ' + b.usb_port if b.usb_port else 'board_serial ' + str(b.serial)}, "
         "but not in recovery mode; not flashed"
