@@ -269,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="all", help="backends of the first repeat (default all available)")
     p.add_argument("--key-backends", default=KEY_BACKENDS, help="backends of the later repeats")
     p.add_argument("--floor-iters", type=int, default=3000)
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=540.0,
+        help="start no repeat that would end past this many seconds (the device's 10-minute limit)",
+    )
     a = p.parse_args(argv)
     if a.repeats < 1:
         p.error("--repeats must be >= 1")
@@ -296,7 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     floors: list[Floor] = [Floor(torch.float16), Floor(torch.float32)] if on_gpu else []
     docs: list[dict[str, Any]] = []
     rcs: list[int] = []
+    last_rep_s = 0.0
     for rep in range(a.repeats):
+        # estimate of this repeat: the last one's time, scaled after the first (all backends)
+        # to the key backends' share of it
+        est = last_rep_s
+        if rep == 1:
+            est *= min(1.0, len(key.split(",")) / max(1, len(docs[0]["results"])))
+        if rep > 0 and time.time() - t0 + est > a.budget_s:
+            print(f"gpu_bench: WARNING stopping after {rep} repeats: another would pass --budget-s {a.budget_s:.0f}")
+            break
+        rep_t0 = time.time()
         for fl in floors:
             fl.time(f"before repeat {rep + 1}", floor_iters)
         path = os.path.join(a.out, f"bench_rep{rep + 1}.json")
@@ -315,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
                 floors.append(Floor(torch.float16, COMPILE_MODE))
             except Exception as exc:  # reported; the eager floors still stand
                 print(f"gpu_bench: no torch.compile floor: {type(exc).__name__}: {exc}", file=sys.stderr)
+        last_rep_s = time.time() - rep_t0
     for fl in floors:
-        fl.time(f"after repeat {a.repeats}", floor_iters)
+        fl.time(f"after repeat {len(docs)}", floor_iters)
     floor_summaries = [fl.summary() for fl in floors]
     # the strictest floor: the lowest median over the interleaved timings of any graph of the model
     floor_ms = min((f["median"] for f in floor_summaries), default=None)
@@ -332,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         "cuda": torch.version.cuda,
         "onnxruntime": conditions.get("onnxruntime"),
         "repeats": a.repeats,
+        "repeats_done": len(docs),
         "quick": a.quick,
         "durations": durations,
         "floors": floor_summaries,
@@ -345,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with open(os.path.join(a.out, "gpu_bench.json"), "w") as fh:
         json.dump(summary, fh, indent=2)
-    print(f"\n== summary over {a.repeats} repeats (median, [min-max] or [spread = (max-min)/median])")
+    print(f"\n== summary over {len(docs)} of {a.repeats} repeats (median, [min-max] or [spread = (max-min)/median])")
     for f in floor_summaries:
         print(
             f"bare CUDA-graph floor {f['label']:18} median {f['median']:.4f} ms over {f['n']} interleaved "
