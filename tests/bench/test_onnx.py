@@ -44,6 +44,7 @@ def test_rel_error_rejects_nan_and_shape_mismatch():
     ref = np.ones((1, 20))
     assert rel_error(np.full((1, 20), np.nan), ref) == float("inf")
     assert rel_error(np.ones((1, 10)), ref) == float("inf")
+    assert rel_error(ref, np.full((1, 20), np.nan)) == float("inf")  # a NaN reference never passes
     assert rel_error(ref * 1.01, ref) == pytest.approx(0.01)
 
 

@@ -11,10 +11,13 @@ from .backends import TOLERANCES
 
 def rel_error(out, ref):
     # type: (np.ndarray, np.ndarray) -> float
-    """||out - ref|| / ||ref||; inf for a shape mismatch or any NaN/inf."""
+    """||out - ref|| / ||ref||; inf for a shape mismatch or any NaN/inf (in the output or the reference).
+
+    Never NaN: ``max(worst, nan)`` keeps ``worst``, so a NaN here would pass a backend.
+    """
     out = np.asarray(out, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
-    if out.shape != ref.shape or not np.all(np.isfinite(out)):
+    if out.shape != ref.shape or not np.all(np.isfinite(out)) or not np.all(np.isfinite(ref)):
         return float("inf")
     denom = float(np.linalg.norm(ref))
     err = float(np.linalg.norm(out - ref))
