@@ -149,7 +149,7 @@ def check(
     found = read_version(bsp)
     _check_version(bsp, found, l4t, jetpack)
     assert found is not None
-    boards = list(boards)
+    tools, boards = list(tools), list(boards)
     present = [rel for rel in [*tools, *(f"{b}.conf" for b in boards)] if (bsp / rel).is_file()]
     _check_files(bsp, found, present, tools, boards)
     if not (bsp / "rootfs" / "etc" / "passwd").is_file():
