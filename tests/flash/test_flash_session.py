@@ -557,3 +557,25 @@ def test_list_names_an_unsupported_product(cli) -> None:  # type: ignore[no-unty
     rows = {d["port"]: d for d in json.loads(res.out)["devices"]}
     assert rows["1-4.3"]["modules"] == "Jetson AGX Xavier Industrial (not supported by tx2setup)"
     assert rows["1-4.1"]["modules"] == "tx2 (Jetson TX2i)"
+
+
+def test_then_provision_with_json_is_one_document(  # type: ignore[no-untyped-def]
+    cli, write_inventory: Callable[..., Path], bsp: Path, listener: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tx2setup import provision
+    from tx2setup.provision import HostResult, ProvisionResult
+
+    def run(inventory_path: str, limit: str) -> ProvisionResult:
+        host = HostResult(limit, "ok", 40, 3, 0, 2, "", "", "log", 1.0)
+        return ProvisionResult("successful", 0, False, {limit: host}, 1.0, str(tmp_path), "", False, 0, 0)
+
+    monkeypatch.setattr(provision, "run", run)
+    inv = TX2_PAIR.replace("car-tx2-02 ansible_host=127.0.0.2 usb_port=1-2.2", "")
+    inv = write_inventory(inv.replace("usb_port=1-2.1", f"usb_port=1-2.1 ansible_port={listener}"))
+    args = ["flash", "-i", str(inv), "--sysfs-root", str(sysfs("two-tx2")), "--bsp", str(bsp), "--accept-license"]
+    args += ["--log-dir", str(tmp_path / "logs"), "--min-free-gib", "0", "--then-provision", "--json"]
+    res = cli(*args)
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert doc["next"] is None and doc["boards"][0]["network"] == "up at 127.0.0.1"
+    assert doc["provision"]["ok"] is True and list(doc["provision"]["hosts"]) == ["car-tx2-01"]
