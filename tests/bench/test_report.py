@@ -94,7 +94,7 @@ def test_cpu_run_does_not_claim_overlap_and_user_model_says_why_no_e2e():
     cpu = _result("cpu-fp32", "cpu", _stats(3.0, 300.0), [_e2e("optimized", 290.0, {})])
     out = _render(_doc([cpu], jetson=False, nvpmodel=None, jetson_clocks={"pinned": None, "method": "unknown"}))
     assert "overlap" not in out
-    assert "nvpmodel -" in out and "clocks unknown" in out and "HINT clocks" not in out
+    assert "nvpmodel -" in out and "clocks pinned? (unknown)" in out and "HINT clocks" not in out
     user = _result("cpu-fp32", "cpu", _stats(3.0, 300.0), [])
     out = _render(_doc([user], model_kind="onnx"))
     assert "NOTE end-to-end not measured: the camera-to-steering pipeline is Z2Color's" in out

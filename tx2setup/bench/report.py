@@ -189,7 +189,7 @@ def condition_lines(doc):
     else:
         power = "nvpmodel -" if not c.get("jetson") else "nvpmodel unknown (nvpmodel -q failed)"
     clocks = c.get("jetson_clocks") or {}
-    pinned = {True: "pinned", False: "NOT pinned", None: "unknown"}[clocks.get("pinned")]
+    pinned = {True: "pinned", False: "NOT pinned", None: "pinned?"}[clocks.get("pinned")]
     line = "conditions: %s; clocks %s (%s); CUDA %s, cuDNN %s, TensorRT %s, onnxruntime %s; batch %s" % (
         power,
         pinned,
