@@ -106,7 +106,11 @@ def flash(
         vault_password_file=vault_password_file,
         accept_license=accept_license,
     )
-    hooks = session.Hooks(ask_board=_ask_board if interactive else None, ask=_ask if interactive else None)
+    hooks = session.Hooks(
+        ask_board=_ask_board if interactive else None,
+        ask=_ask if interactive else None,
+        note=lambda msg: click.echo(msg, err=True),
+    )
     prep = session.prepare(opts, hooks)
     for line in prep.skipped:
         click.echo(f"warning: {line}", err=True)

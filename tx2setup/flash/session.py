@@ -113,6 +113,7 @@ class Hooks:
     probe: Callable[[str, int], bool] = network.tcp_open
     arp_table: Path = network.ARP_TABLE
     lease_files: Sequence[Path] = network.LEASE_FILES
+    note: Callable[[str], None] = field(default=lambda _m: None)  # one line before a slow step (CLI: stderr)
 
 
 @dataclass
@@ -236,7 +237,7 @@ def _board_config(a: Assignment, matrix: Matrix, data: bsp_data.BspData, inv_lab
 
 
 def _resolve_bsp(
-    opts: FlashOptions, l4t: str, jetpack: str, tools: tuple[str, ...], boards: list[str]
+    opts: FlashOptions, l4t: str, jetpack: str, tools: tuple[str, ...], boards: list[str], note: Callable[[str], None]
 ) -> tuple[Path, bool, bsp_mod.LocalArtifact | None, bsp_mod.LocalArtifact | None]:
     """(BSP folder, build it first?, driver tarball, rootfs tarball); refuses what cannot flash."""
     if opts.bsp is not None:
@@ -248,6 +249,7 @@ def _resolve_bsp(
         bsp_mod.check(bsp_path, l4t, jetpack, tools, boards)
         return bsp_path, False, None, None
     lock = opts.lock_path or cache.lock_path_for(opts.inventory)
+    note(f"BSP for L4T {l4t}: fetching/checking its two tarballs through the artifact cache (pins: {lock})")
     driver, rootfs = bsp_mod.fetch_tarballs(l4t, jetpack, lock, opts.bsp_mirror or bsp_data.mirror())
     bsp_mod.check_driver_package(driver.path, l4t, jetpack, tools, boards)
     return bsp_path, True, driver, rootfs
@@ -345,7 +347,7 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
     initrd = mass or any(command_lines.uses_nvme(matrix.module(a.board.module)) for a in assigned)
     tools = bsp_mod.required_tools(initrd)
     configs = sorted(set(board_configs.values()))
-    bsp_path, build, driver, rootfs = _resolve_bsp(opts, l4t, jetpack, tools, configs)
+    bsp_path, build, driver, rootfs = _resolve_bsp(opts, l4t, jetpack, tools, configs, hooks.note)
 
     need = opts.min_free_bytes
     if driver is not None and rootfs is not None:
