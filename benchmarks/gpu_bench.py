@@ -65,8 +65,11 @@ class Floor:
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.no_grad(), torch.cuda.graph(self.graph):
-            m(self.x, self.meta)
+            self.out = m(self.x, self.meta)
         torch.cuda.synchronize()
+        # the graph reads the weights by address: keep the module alive as long as the graph, or
+        # its memory is reused after __init__ returns and a later replay reads freed memory
+        self.model = m
         self.samples: list[dict[str, Any]] = []
 
     def time(self, when: str, iters: int) -> dict[str, Any]:
