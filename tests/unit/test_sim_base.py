@@ -25,6 +25,18 @@ def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Layout:
     return lay
 
 
+def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Replace the (root, network) base build by a record of the roots it would build."""
+    built: list[Path] = []
+
+    def build(lay: Layout) -> dict[str, Any]:
+        built.append(lay.rootfs)
+        return {"recipe": base.RECIPE}
+
+    monkeypatch.setattr(base, "build_base", build)
+    return built
+
+
 def claim(layout: Layout, address: str, board_dir: Path, record: bool) -> None:
     layout.claims.mkdir(parents=True, exist_ok=True)
     board_dir.mkdir(parents=True)
@@ -36,8 +48,7 @@ def claim(layout: Layout, address: str, board_dir: Path, record: bool) -> None:
 def test_outdated_base_with_a_stopped_board_is_refused_naming_it(
     layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built: list[Path] = []
-    monkeypatch.setattr(base, "build_base", lambda lay: built.append(lay.rootfs) or {"recipe": base.RECIPE})
+    built = fake_build(monkeypatch)
     stopped = tmp_path / "other-fleet" / "boards" / "tx2-1"
     claim(layout, "127.0.1.11", stopped, record=True)
     with pytest.raises(EnvironmentProblem) as exc:
@@ -51,8 +62,7 @@ def test_outdated_base_with_a_stopped_board_is_refused_naming_it(
 def test_outdated_base_is_rebuilt_when_only_stale_claims_are_left(
     layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built: list[Path] = []
-    monkeypatch.setattr(base, "build_base", lambda lay: built.append(lay.rootfs) or {"recipe": base.RECIPE})
+    built = fake_build(monkeypatch)
     claim(layout, "127.0.1.12", tmp_path / "gone" / "boards" / "x", record=False)  # destroyed by hand
     assert base.ensure_base(layout) == {"recipe": base.RECIPE}
     assert built == [layout.rootfs]
