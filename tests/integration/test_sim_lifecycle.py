@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tx2setup.errors import EnvironmentProblem
+from tx2setup.matrix import load as load_matrix
 from tx2setup.sim import Fleet, base
 from tx2setup.sim.procs import ns_init, port_in_use, wait_for
 
@@ -88,6 +89,23 @@ def test_an_outdated_base_is_not_rebuilt_under_running_boards(
         fleet.up(None)
     assert fleet.layout.rootfs.stat().st_ino == inode
     assert all(s.running for s in fleet.status())
+    # stopped, the boards still have their disks on the base: still refused, naming them
+    names = [b.name for b in fleet.boards()]
+    for name in names:
+        fleet.stop_board(name)
+    with pytest.raises(EnvironmentProblem, match="stopped boards have disks on it") as exc:
+        fleet.up(None)
+    assert all(str(fleet.layout.board_dir(n)) in str(exc.value) for n in names)
+    assert fleet.layout.rootfs.stat().st_ino == inode
+
+
+def test_module_alone_gets_a_jetpack_it_runs(own_fleet: Path, cli: Callable[..., CliResult]) -> None:
+    res = cli("sim", "up", "--module", "agx-orin")
+    assert res.code == 0, res.err
+    (b,) = status(cli)["boards"]
+    m = load_matrix()
+    assert b["state"] == "running"
+    assert b["jetpack"] == [r.jetpack for r in m.releases if "agx-orin" in r.modules][-1]
 
 
 def test_killed_board_shows_down_and_restart_keeps_its_disk(own_fleet: Path, cli: Callable[..., CliResult]) -> None:
