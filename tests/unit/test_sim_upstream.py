@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -104,3 +107,38 @@ def test_fetch_only_when_asked(clean_env: dict[str, str], tmp_path: Path, monkey
     assert calls == []
     assert upstream.find_torch_wheel({upstream.FETCH_ENV: "1"}) == tmp_path / "cache" / "wheels" / NAME
     assert calls == ["2.13.0+cpu"]
+
+
+def test_sim_up_prints_the_missing_wheel_warning(monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Any]) -> None:
+    """The command shows what Fleet.up collected, on stderr, one line each (no real fleet here)."""
+    import tx2setup.sim
+    from tx2setup.sim import hostcmd
+    from tx2setup.sim.board import SimBoard
+
+    board = SimBoard("tx2-1", 1, "127.0.1.11", "tx2", "4.6.4", "32.7.4", "t186", "1", Path("k"), Path("kh"), Path("d"))
+
+    class FakeFleet:
+        def __init__(self) -> None:
+            self.matrix = None
+            self.layout = SimpleNamespace(fleet=Path("/f"), inventory=Path("/f/inventory.ini"))
+            self.warnings: list[str] = []
+
+        def up(self, specs: object) -> list[SimBoard]:
+            self.warnings.append(upstream.missing_wheel_warning())
+            return [board]
+
+        def status(self) -> list[object]:
+            return []
+
+        def http_running(self) -> bool:
+            return True
+
+        def upstream(self) -> SimpleNamespace:
+            return SimpleNamespace(port=8470)
+
+    monkeypatch.setattr(tx2setup.sim, "Fleet", FakeFleet)
+    monkeypatch.setattr(hostcmd, "require_root", lambda verb="sim": None)
+    res = cli("sim", "up")
+    assert res.code == 0
+    warning = [ln for ln in res.err.splitlines() if ln.startswith("warning: no CPU torch wheel")]
+    assert len(warning) == 1
