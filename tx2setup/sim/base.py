@@ -187,6 +187,11 @@ def ensure_base(layout: Layout) -> dict[str, Any]:
 
 def build_base(layout: Layout) -> dict[str, Any]:
     """debootstrap into a temp dir, configure, then rename into place (never half a base)."""
+    with gpgkey.agent_stopped_after(layout.gnupg):  # configure and the stamp use the apt key
+        return _build_base(layout)
+
+
+def _build_base(layout: Layout) -> dict[str, Any]:
     require_tools(["debootstrap", "systemd-nspawn", "gpg"])
     started = time.monotonic()
     layout.base.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,10 @@ without [trusted=yes].
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from tx2setup.sim.hostcmd import run
@@ -66,3 +69,25 @@ def sign_release(home: Path, release: Path) -> None:
     base = ["gpg", "--batch", "--yes", "--local-user", fpr, "--digest-algo", "SHA256"]
     run([*base, "--clearsign", "-o", str(release.with_name("InRelease")), str(release)], "signing", env=_env(home))
     run([*base, "-abs", "-o", str(release.with_name("Release.gpg")), str(release)], "signing", env=_env(home))
+
+
+def stop_agent(home: Path) -> None:
+    """Stop the gpg-agent that gpg started for this homedir (it would outlive `sim down`)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+            env={**os.environ, **_env(home)},
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+
+
+@contextlib.contextmanager
+def agent_stopped_after(home: Path) -> Iterator[None]:
+    """Run a block that uses the key, then stop the agent the block started, however it ends."""
+    try:
+        yield
+    finally:
+        if home.is_dir():
+            stop_agent(home)

@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 
 from tx2setup.matrix import Matrix
-from tx2setup.sim import aptrepo, caffe, zed
+from tx2setup.sim import aptrepo, caffe, gpgkey, zed
 from tx2setup.sim.locking import locked
 from tx2setup.sim.paths import Layout, cache_root
 
@@ -235,7 +235,8 @@ def ensure(layout: Layout, matrix: Matrix) -> Facts:
         (root / "index.html").write_text(
             "<html><body><h1>tx2setup sim: upstream STAND-INS</h1><p>jetson/ zed/ caffe/ pytorch/</p></body></html>\n"
         )
-        aptrepo.build(root / "jetson", matrix, layout.gnupg)
+        with gpgkey.agent_stopped_after(layout.gnupg):
+            aptrepo.build(root / "jetson", matrix, layout.gnupg)
         zed.build(root / "zed", matrix)
         caffe.build(root / "caffe")
         _link_wheel(root / "pytorch", wheel)
