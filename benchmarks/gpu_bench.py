@@ -39,6 +39,7 @@ import torch
 
 from tx2setup.bench import model as z2
 from tx2setup.bench.cli import main as bench_main
+from tx2setup.bench.graphs import capturing
 
 KEY_BACKENDS = "cuda-fp32-graph,cuda-fp16-graph,compile-fp16-graph"
 CPU_BACKENDS = "cpu-fp32,ort-cpu"
@@ -64,7 +65,7 @@ class Floor:
                 m(self.x, self.meta)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.no_grad(), torch.cuda.graph(self.graph):
+        with torch.no_grad(), capturing(self.graph):
             self.out = m(self.x, self.meta)
         torch.cuda.synchronize()
         # the graph reads the weights by address: keep the module alive as long as the graph, or

@@ -11,6 +11,7 @@ import os
 import torch
 
 from .errors import BackendUnavailable
+from .graphs import capturing
 from .spec import ONNX_OPSET, export_onnx, first_output
 
 # Relative error (||out - ref|| / ||ref|| against the fp32 model in float64) allowed per precision.
@@ -154,7 +155,7 @@ class TorchBackend(Backend):
         torch.cuda.current_stream().wait_stream(side)
         torch.cuda.synchronize()
         self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph):
+        with capturing(self._graph):
             self._static_out = first_output(self._fn(*self.inputs))
         torch.cuda.synchronize()
 

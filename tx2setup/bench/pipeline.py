@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from . import model as z2
+from .graphs import capturing
 from .stats import RunPolicy, summarize
 
 STAGES = ("capture", "stack", "preprocess", "h2d", "inference", "d2h", "postprocess")
@@ -305,10 +306,10 @@ class _CudaOptimized(_Runner):
         compute.synchronize()
         g_stack = torch.cuda.CUDAGraph()
         g_pre = [torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()]
-        with torch.cuda.graph(g_stack, stream=compute):
+        with capturing(g_stack, stream=compute):
             stack_fn()
         for s in (0, 1):
-            with torch.cuda.graph(g_pre[s], stream=compute):
+            with capturing(g_pre[s], stream=compute):
                 pre_fn(s)
         self.notes.append(
             "GPU stacking (at network resolution) and preprocessing of the new pair in CUDA graphs; inference "
@@ -399,7 +400,7 @@ class _CudaOptimized(_Runner):
         g_out = [None, None]  # type: list
         torch.cuda.synchronize()
         for s in (0, 1):
-            with torch.no_grad(), torch.cuda.graph(g_all[s], stream=compute):
+            with torch.no_grad(), capturing(g_all[s], stream=compute):
                 stack_fn()
                 pre_fn(s)
                 g_out[s] = be.forward_static()
