@@ -2,8 +2,10 @@
 the bare CUDA-graph floor timed between the repeats, medians and spreads, and the issue's goals.
 
 Order of one call (R = --repeats, default 3):
-    floor, bench #1 (every available backend, both pipelines, profile), floor,
-    bench #2 (the key backends: the torch CUDA-graph ones), floor, ..., bench #R, floor.
+    floor, bench #1 (every available backend, both pipelines), floor,
+    bench #2 (the key backends: the torch CUDA-graph ones), floor, ..., bench #R, floor,
+    then the profile trace of the fastest correct backend (untimed, last).
+Each bench runs in its own process (`python -m tx2setup.bench`), as a user runs it.
 The floor is Z2Color batch 1 captured in a CUDA graph and replayed in a bare loop (no harness),
 timed as the bench times inference (events around one synchronised replay). Its median over
 the interleaved timings is what the best backend is compared with, so drift of the machine
@@ -29,18 +31,19 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch
 
 from tx2setup.bench import model as z2
-from tx2setup.bench.cli import main as bench_main
 from tx2setup.bench.graphs import capturing
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY_BACKENDS = "cuda-fp32-graph,cuda-fp16-graph,compile-fp16-graph"
 CPU_BACKENDS = "cpu-fp32,ort-cpu"
 COMPILE_MODE = "max-autotune-no-cudagraphs"
@@ -103,6 +106,13 @@ class Floor:
 
     def summary(self) -> dict[str, Any]:
         return {"label": self.label, **spread([s["median_ms"] for s in self.samples]), "samples": self.samples}
+
+
+def run_bench(argv: list[str]) -> int:
+    """One `tx2setup bench` run in a fresh process, as a user runs it: nothing a previous
+    repeat left in this process (graphs, compiled code, a profiler's CUPTI hooks) can slow it."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "tx2setup.bench", *argv], env=env, cwd=REPO, check=False).returncode
 
 
 def spread(values: list[float]) -> dict[str, Any]:
@@ -322,12 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         path = os.path.join(a.out, f"bench_rep{rep + 1}.json")
         argv_ = ["--backends", full if rep == 0 else key, "--pipeline", "both", "--json", path, *durations]
         argv_ += ["--compile-mode", COMPILE_MODE]  # no --target-fps: the goals below decide
-        if rep == 0:
-            argv_ += ["--plain", "--profile", os.path.join(a.out, "profile.json")]
-        else:
-            argv_ += ["--quiet"]
+        argv_ += ["--plain"] if rep == 0 else ["--quiet"]
         print(f"\n== repeat {rep + 1}/{a.repeats}: {argv_[1]}", flush=True)
-        rcs.append(bench_main(argv_))
+        rcs.append(run_bench(argv_))
         with open(path) as fh:
             docs.append(json.load(fh))
         if on_gpu and rep == 0:
@@ -338,6 +345,16 @@ def main(argv: list[str] | None = None) -> int:
         last_rep_s = time.time() - rep_t0
     for fl in floors:
         fl.time(f"after repeat {len(docs)}", floor_iters)
+    if docs:
+        # the trace last, in its own process: a CUPTI-attached process launches more slowly
+        # afterwards (seen on the H200: every repeat after an in-process profile ran 10-40 %
+        # slower, floors included), so no timed figure may follow it
+        best = max(docs[0]["results"], key=lambda r: r["inference"]["fps"] if r.get("correct") else 0.0)
+        print(f"\n== profile trace: {best['backend']}", flush=True)
+        prof_argv = ["--backends", best["backend"], "--pipeline", "optimized", "--quiet", *durations]
+        prof_argv += ["--compile-mode", COMPILE_MODE, "--profile", os.path.join(a.out, "profile.json")]
+        prof_argv += ["--json", os.path.join(a.out, "bench_profile_run.json")]
+        run_bench(prof_argv)
     floor_summaries = [fl.summary() for fl in floors]
     # the strictest floor: the lowest median over the interleaved timings of any graph of the model
     floor_ms = min((f["median"] for f in floor_summaries), default=None)
