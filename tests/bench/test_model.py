@@ -112,21 +112,3 @@ def test_postprocess_of_a_nan_prediction_is_straight_and_stopped():
     out = torch.full((1, 20), float("nan"))
     out[0, 19] = float("inf")
     assert z2.postprocess(out.numpy()) == (49, 49)
-
-
-def test_fusable_pair_preprocessing_equals_the_eager_one():
-    # the compile backends' GPU preprocessing (pipeline._preprocess_pair_fusable) must be the
-    # same function as model.preprocess_pair_into on any frames, into fp32 and fp16 slots
-    from tx2setup.bench import pipeline
-
-    gen = torch.Generator().manual_seed(7)
-    pair = torch.randint(0, 256, (2, z2.FRAME_H, z2.FRAME_W, 3), generator=gen, dtype=torch.uint8)
-    for dtype in (torch.float32, torch.float16):
-        want = torch.full((1, 12, z2.NET_H, z2.NET_W), 7.0, dtype=dtype)
-        got = want.clone()
-        z2.preprocess_pair_into(pair, z2.input_slots(want))
-        pipeline._preprocess_pair_fusable(pair, z2.input_slots(got))
-        assert torch.equal(got, want)
-        slots = z2.input_slots(got)
-        assert float(slots[:, :, 1].abs().max()) <= 0.5  # frame t written, scaled to [-0.5, 0.5]
-        assert bool((slots[:, :, 0] == 7.0).all())  # frame t-1 untouched

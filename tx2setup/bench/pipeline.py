@@ -22,7 +22,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import model as z2
 from .graphs import capturing
@@ -258,16 +257,6 @@ class _CudaNaive(_Runner):
             prev = cur
 
 
-def _preprocess_pair_fusable(pair_hwc, slots):
-    # type: (torch.Tensor, torch.Tensor) -> None
-    """``model.preprocess_pair_into`` written for torch.compile (a copy_ into the slots view
-    instead of an ``out=`` argument); the same function of its inputs."""
-    x = pair_hwc.permute(0, 3, 1, 2).float()
-    x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1)
-    x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1, divisor_override=9 * 255)
-    slots[:, :, 1].copy_(x.unsqueeze(0) - 0.5)
-
-
 class _CudaOptimized(_Runner):
     def __init__(self, backend, source, profile):
         # type: (object, object, bool) -> None
@@ -305,23 +294,9 @@ class _CudaOptimized(_Runner):
             # type: () -> None
             z2.shift_frames(slots)
 
-        pre_impl = z2.preprocess_pair_into
-        compile_mode = getattr(be, "compile_mode", None)
-        if compile_mode is not None:
-            # A torch.compile backend gets its GPU preprocessing compiled the same way: the
-            # uint8->float conversion, both pools and the scaling fuse into one kernel instead
-            # of four (on the H200 it was a third of the fused graph's GPU time per frame).
-            try:
-                pre_impl = torch.compile(_preprocess_pair_fusable, mode=compile_mode, fullgraph=True)
-                pre_impl(dev_pair[0], slots)
-                self.notes.append("GPU preprocessing compiled with torch.compile (mode=%s)" % compile_mode)
-            except Exception as exc:  # the eager preprocessing still runs; say why
-                pre_impl = z2.preprocess_pair_into
-                self.notes.append("GPU preprocessing not compiled (%s: %s)" % (type(exc).__name__, exc))
-
         def pre_fn(s):
             # type: (int) -> None
-            pre_impl(dev_pair[s], slots)
+            z2.preprocess_pair_into(dev_pair[s], slots)
 
         with torch.cuda.stream(compute):
             for _ in range(2):
