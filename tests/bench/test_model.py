@@ -112,3 +112,19 @@ def test_postprocess_of_a_nan_prediction_is_straight_and_stopped():
     out = torch.full((1, 20), float("nan"))
     out[0, 19] = float("inf")
     assert z2.postprocess(out.numpy()) == (49, 49)
+
+
+def test_pools_as_one_conv_equal_the_two_pools():
+    # the optimized GPU pipeline preprocesses with one depthwise conv; it must be the same
+    # function as the two average pools (up to float32 rounding) on any frames
+    gen = torch.Generator().manual_seed(7)
+    pair = torch.randint(0, 256, (2, z2.FRAME_H, z2.FRAME_W, 3), generator=gen, dtype=torch.uint8)
+    pooled = torch.full((1, 12, z2.NET_H, z2.NET_W), 7.0)
+    conv = pooled.clone()
+    z2.preprocess_pair_into(pair, z2.input_slots(pooled))
+    z2.preprocess_pair_into(pair, z2.input_slots(conv), z2.pool_twice_weight())
+    assert float((conv - pooled).abs().max()) < 1e-6
+    assert bool((z2.input_slots(conv)[:, :, 0] == 7.0).all())  # frame t-1 untouched
+    # and against the reference preprocessing of the stacked 12 channels
+    stacked = z2.preprocess(z2.stack_hwc(pair, pair))
+    assert float((z2.input_slots(stacked)[:, :, 1] - z2.input_slots(conv)[:, :, 1]).abs().max()) < 1e-6

@@ -294,9 +294,11 @@ class _CudaOptimized(_Runner):
             # type: () -> None
             z2.shift_frames(slots)
 
+        pool_w = z2.pool_twice_weight(dev_pair[0].device)  # made before any capture
+
         def pre_fn(s):
             # type: (int) -> None
-            z2.preprocess_pair_into(dev_pair[s], slots)
+            z2.preprocess_pair_into(dev_pair[s], slots, pool_w)
 
         with torch.cuda.stream(compute):
             for _ in range(2):
