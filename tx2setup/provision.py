@@ -280,6 +280,7 @@ def run(
     run_dir: str | Path | None = None,
     skip_tags: str | None = None,
     extravars: dict[str, Any] | None = None,
+    vault_password_file: str | None = None,
     progress: Callable[[Mapping[str, HostProgress]], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> ProvisionResult:
@@ -288,12 +289,15 @@ def run(
     Raises UserError/PlanError for a bad inventory (nothing is run), ChecksumError for an
     artifact that does not match its pin (nothing is run). Board failures are not
     exceptions: they are in the result (`result.ok`, `result.bad_hosts`).
+
+    `vault_password_file` decrypts vaulted group_vars/host_vars, both for the inventory
+    check here and for the playbook (handed over as ANSIBLE_VAULT_PASSWORD_FILE).
     """
     import ansible_runner
 
     started = time.monotonic()
     inv_path = Path(inventory_path).resolve()
-    inv = fleet.load(inv_path, limit=limit)
+    inv = fleet.load(inv_path, limit=limit, vault_password_file=vault_password_file)
     plans = plan.resolve(inv)
     root = project_root()
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -352,6 +356,11 @@ def run(
             "ident": "run",
             "suppress_env_files": True,
         }
+        if vault_password_file:
+            # through the environment rather than cmdline: `--check --diff` already uses
+            # cmdline, and ansible-playbook reads this variable as --vault-password-file.
+            # Absolute, since ansible-playbook runs from the runner's directory.
+            kwargs["envvars"]["ANSIBLE_VAULT_PASSWORD_FILE"] = str(Path(vault_password_file).resolve())
         if limit:
             kwargs["limit"] = limit
         if tags:

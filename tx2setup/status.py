@@ -154,13 +154,19 @@ def _probe(client: Any, target: SshTarget, timeout: float) -> BoardStatus:
 
 
 def fleet_status(
-    inventory: str,
+    inventory: str | fleet.Inventory,
     limit: str | None = None,
     timeout: float = 5.0,
     db: str | None = None,
     on_result: Callable[[BoardStatus], None] | None = None,
+    vault_password_file: str | None = None,
 ) -> list[BoardStatus]:
-    inv = fleet.load(inventory, limit=limit)
+    """Probe every board. `inventory` is a path, or an inventory already loaded (then
+    `limit` and `vault_password_file` were applied when it was loaded)."""
+    if isinstance(inventory, fleet.Inventory):
+        inv = inventory
+    else:
+        inv = fleet.load(inventory, limit=limit, vault_password_file=vault_password_file)
     targets = [SshTarget.from_board(b) for b in inv.boards]
     last: dict[str, str] = {}
     try:

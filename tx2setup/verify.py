@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -70,6 +71,7 @@ class VerifyOptions:
     forks: int = 16
     ssh_timeout: float = 600.0  # per step on one board (checks, benchmark)
     connect_timeout: float = 30.0
+    vault_password_file: str | None = None  # for vaulted group_vars/host_vars
 
 
 @dataclass
@@ -94,16 +96,29 @@ def _ssh(cfg: Path, name: str, command: str, timeout: float) -> subprocess.Compl
 
 
 def run_checks(
-    host_spec: str, host_id: str, plan_file: Path, junit: Path, timeout: float, ssh_config: Path | None = None
+    host_spec: str,
+    host_id: str,
+    plan_file: Path,
+    junit: Path,
+    timeout: float,
+    ssh_config: Path | None = None,
+    vault_password_file: str | None = None,
 ) -> list[CheckResult]:
     """The testinfra suite against one host (e.g. 'ssh://b1', id 'ssh://b1'); results come
-    from its JUnit XML. pytest runs isolated from any project config around it."""
+    from its JUnit XML. pytest runs isolated from any project config around it.
+    `vault_password_file` reaches the checks' conftest as ANSIBLE_VAULT_PASSWORD_FILE, for
+    when it resolves plans from a vaulted inventory itself."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts="]
     cmd += ["--rootdir", str(CHECKS_DIR), f"--hosts={host_spec}", f"--tx2setup-plan={plan_file}", f"--junitxml={junit}"]
     if ssh_config is not None:
         cmd.append(f"--ssh-config={ssh_config}")
     try:
-        proc = subprocess.run([*cmd, str(CHECKS_DIR)], capture_output=True, text=True, timeout=timeout, check=False)
+        env = dict(os.environ)
+        if vault_password_file:
+            env["ANSIBLE_VAULT_PASSWORD_FILE"] = vault_password_file
+        proc = subprocess.run(
+            [*cmd, str(CHECKS_DIR)], capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
     except subprocess.TimeoutExpired:
         return [CheckResult("testinfra", "error", f"checks did not finish within {timeout:.0f} s")]
     if not junit.exists():
@@ -308,7 +323,7 @@ class _Stopped(Exception):
 
 def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOutcome:
     """Run checks and the benchmark on every board; store and return the results."""
-    inv = fleet.load(opts.inventory, limit=opts.limit)
+    inv = fleet.load(opts.inventory, limit=opts.limit, vault_password_file=opts.vault_password_file)
     plans = plan.resolve(inv)
     boards = {b.name: b for b in inv.boards}
     targets = {b.name: SshTarget.from_board(b) for b in inv.boards}
@@ -352,7 +367,15 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
             else:
                 junit = workdir / f"{p.name}.checks.xml"
                 with step(p, "checks", exclusive=False):
-                    checks = run_checks(f"ssh://{p.name}", f"ssh://{p.name}", plan_file, junit, opts.ssh_timeout, cfg)
+                    checks = run_checks(
+                        f"ssh://{p.name}",
+                        f"ssh://{p.name}",
+                        plan_file,
+                        junit,
+                        opts.ssh_timeout,
+                        cfg,
+                        opts.vault_password_file,
+                    )
                 bench_dir = str(boards[p.name].hostvars.get("acceptance_dir", DEFAULT_BENCH_DIR))
                 remote_json = f"{bench_dir}/results/verify-{run_id}.json"
                 command = bench_command(opts, target, remote_json, bench_dir)

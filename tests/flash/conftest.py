@@ -65,15 +65,15 @@ _paths: dict[str, Path] = {}
 
 
 @functools.lru_cache(maxsize=64)
-def _cached(text: str, limit: str | None) -> list[tuple[object, object]]:
-    return list(_real_load_boards(_paths[text], limit))  # type: ignore[arg-type]
+def _cached(text: str, limit: str | None, vault_password_file: str | None) -> list[tuple[object, object]]:
+    return list(_real_load_boards(_paths[text], limit, vault_password_file))  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)
 def cached_inventory(monkeypatch: pytest.MonkeyPatch) -> None:
-    def load(inventory: Path, limit: str | None) -> object:
+    def load(inventory: Path, limit: str | None, vault_password_file: str | None = None) -> object:
         text = Path(inventory).read_text()
         _paths[text] = Path(inventory)
-        return _cached(text, limit)
+        return _cached(text, limit, vault_password_file)
 
     monkeypatch.setattr(session, "load_boards", load)

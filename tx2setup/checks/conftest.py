@@ -8,6 +8,7 @@ through tx2setup itself, so the checks and `inventory check` agree on what is ex
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -24,7 +25,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _plans_from_inventory(path: str) -> dict[str, dict[str, Any]]:
     from tx2setup import fleet, plan
 
-    inv = fleet.load(path)
+    # `tx2setup verify --vault-password-file` sets this for the pytest it starts; a
+    # standalone run takes it from the caller's environment, as ansible-inventory would
+    inv = fleet.load(path, vault_password_file=os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE") or None)
     by_name = {b.name: b for b in inv.boards}
     return {
         p.name: {**p.to_dict(), "settings": check_settings(p.name, by_name[p.name].hostvars, p.emulated)}

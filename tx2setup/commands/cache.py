@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from tx2setup.commands.options import VAULT_PASSWORD_FILE
 from tx2setup.console import print_json, print_table
 
 INVENTORY = click.option(
@@ -36,12 +37,13 @@ def cache() -> None:
 @LOCK
 @click.option("--limit", default=None, help="Only these hosts or groups (comma separated).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def sync(inventory: Path, lock: Path | None, limit: str | None, as_json: bool) -> None:
+@VAULT_PASSWORD_FILE
+def sync(inventory: Path, lock: Path | None, limit: str | None, as_json: bool, vault_password_file: str | None) -> None:
     """Fetch every artifact the inventory's boards need; pin new ones in the lock file."""
     from tx2setup import cache as c
     from tx2setup import fleet, plan
 
-    plans = plan.resolve(fleet.load(inventory, limit=limit))
+    plans = plan.resolve(fleet.load(inventory, limit=limit, vault_password_file=vault_password_file))
     store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
     rows = []
     for url, sha in c.plan_artifacts(plans).items():

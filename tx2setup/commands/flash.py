@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from tx2setup.commands.options import VAULT_PASSWORD_FILE
+
 
 def _ask_board(device: object, names: list[str]) -> str | None:
     from tx2setup.flash.detect import RecoveryDevice
@@ -44,7 +46,7 @@ def _ask(prompt: str, hide: bool) -> str:
 @click.option("--lock", "lock_path", type=click.Path(dir_okay=False), help="Pin file (default: next to the inventory).")
 @click.option("--one-by-one", is_flag=True, help="Flash boards one at a time instead of a mass flash.")
 @click.option("--accept-license", is_flag=True, help="Accept NVIDIA's L4T license (needed to create the default user).")
-@click.option("--vault-password-file", type=click.Path(dir_okay=False), help="For vault-encrypted flash_password.")
+@VAULT_PASSWORD_FILE
 @click.option(
     "--timeout", "timeout_s", type=float, default=3600.0, show_default=True, help="Seconds until a flash is killed."
 )
@@ -85,7 +87,14 @@ def flash(
 
     interactive = sys.stdin.isatty()
     if list_only:
-        _list(Path(sysfs_root), inventory, limit, as_json, _ask_board if interactive and inventory else None)
+        _list(
+            Path(sysfs_root),
+            inventory,
+            limit,
+            as_json,
+            _ask_board if interactive and inventory else None,
+            vault_password_file,
+        )
         return
     if inventory is None:
         raise UserError("flash: -i/--inventory is required (or use --list to only look)")
@@ -144,17 +153,30 @@ def flash(
 
                 _summary(result)
 
-        session.run_provision(summary.inventory, summary.flashed, show)
+        session.run_provision(summary.inventory, summary.flashed, show, vault_password_file)
 
 
 LIST_KEYS = ("port", "product_id", "modules", "serial", "host", "matched_by", "check")
 
 
-def _list(sysfs_root: Path, inventory: str | None, limit: str | None, as_json: bool, ask: object) -> None:
+def _list(
+    sysfs_root: Path,
+    inventory: str | None,
+    limit: str | None,
+    as_json: bool,
+    ask: object,
+    vault_password_file: str | None = None,
+) -> None:
     from tx2setup.console import print_json, print_table
     from tx2setup.flash import session
 
-    devices, result = session.survey(sysfs_root, Path(inventory) if inventory else None, limit, ask)  # type: ignore[arg-type]
+    devices, result = session.survey(
+        sysfs_root,
+        Path(inventory) if inventory else None,
+        limit,
+        ask,  # type: ignore[arg-type]
+        vault_password_file=vault_password_file,
+    )
     who = {a.device.port: a for a in result.assigned} if result else {}
     rows = []
     for d in devices:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from tx2setup.commands.options import VAULT_PASSWORD_FILE
+
 
 @click.group("inventory")
 def inventory() -> None:
@@ -14,11 +16,7 @@ def inventory() -> None:
 @click.option("-i", "--inventory", "path", required=True, help="Inventory file or directory (INI or YAML).")
 @click.option("--limit", help="Only these hosts or groups (comma separated).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
-@click.option(
-    "--vault-password-file",
-    envvar="ANSIBLE_VAULT_PASSWORD_FILE",
-    help="Decrypt vaulted group_vars/host_vars (default: $ANSIBLE_VAULT_PASSWORD_FILE).",
-)
+@VAULT_PASSWORD_FILE
 def check(path: str, limit: str | None, as_json: bool, vault_password_file: str | None) -> None:
     """Validate the inventory and print the plan for every board."""
     from tx2setup import fleet, plan

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tx2setup.commands.options import VAULT_PASSWORD_FILE
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -53,6 +55,7 @@ def _summary(result: ProvisionResult) -> None:
 @click.option("--no-cache", is_flag=True, help="Boards fetch large artifacts from upstream themselves.")
 @click.option("--cache-bind", default=None, help="Address the boards reach this host on (default: picked per board).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON instead of tables.")
+@VAULT_PASSWORD_FILE
 def provision(
     inventory: Path,
     limit: str | None,
@@ -63,6 +66,7 @@ def provision(
     no_cache: bool,
     cache_bind: str | None,
     as_json: bool,
+    vault_password_file: str | None,
 ) -> None:
     """Bring every board in the inventory to its planned stack (Ansible, in parallel)."""
     from rich.console import Console
@@ -81,7 +85,15 @@ def provision(
 
     if as_json or not console.is_terminal:
         result = prov.run(
-            inventory, limit, tags, check, forks, use_cache=not no_cache, cache_bind=cache_bind, skip_tags=skip_tags
+            inventory,
+            limit,
+            tags,
+            check,
+            forks,
+            use_cache=not no_cache,
+            cache_bind=cache_bind,
+            skip_tags=skip_tags,
+            vault_password_file=vault_password_file,
         )
     else:
         with Live(console=console, refresh_per_second=4, transient=True) as live:
@@ -94,6 +106,7 @@ def provision(
                 use_cache=not no_cache,
                 cache_bind=cache_bind,
                 skip_tags=skip_tags,
+                vault_password_file=vault_password_file,
                 progress=on_progress,
             )
     if as_json:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from tx2setup.commands.options import VAULT_PASSWORD_FILE
+
 
 @click.command("status")
 @click.option("-i", "--inventory", required=True, help="Inventory file or directory.")
@@ -17,7 +19,10 @@ import click
 )
 @click.option("--db", help="History database for the last verify result.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def status(inventory: str, limit: str | None, timeout: float, db: str | None, as_json: bool) -> int:
+@VAULT_PASSWORD_FILE
+def status(
+    inventory: str, limit: str | None, timeout: float, db: str | None, as_json: bool, vault_password_file: str | None
+) -> int:
     """Reachability, uptime, L4T, power mode, GPU load/temperature, disk, memory, last verify."""
     from dataclasses import asdict
 
@@ -25,6 +30,7 @@ def status(inventory: str, limit: str | None, timeout: float, db: str | None, as
     from rich.live import Live
     from rich.table import Table
 
+    from tx2setup import fleet
     from tx2setup.console import print_json
     from tx2setup.status import BoardStatus, fleet_status
 
@@ -65,8 +71,10 @@ def status(inventory: str, limit: str | None, timeout: float, db: str | None, as
             )
         return t
 
+    # loaded before the live table starts: an inventory error is then the only output
+    inv = fleet.load(inventory, limit=limit, vault_password_file=vault_password_file)
     if as_json:
-        rows = fleet_status(inventory, limit, timeout, db)
+        rows = fleet_status(inv, limit, timeout, db)
         print_json([asdict(r) for r in rows])
     else:
         seen: list[BoardStatus] = []
@@ -76,5 +84,5 @@ def status(inventory: str, limit: str | None, timeout: float, db: str | None, as
                 seen.append(st)
                 live.update(table(seen))
 
-            rows = fleet_status(inventory, limit, timeout, db, on_result=update)
+            rows = fleet_status(inv, limit, timeout, db, on_result=update)
     return 0 if all(r.reachable for r in rows) else 4

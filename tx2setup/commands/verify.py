@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from tx2setup.commands.options import VAULT_PASSWORD_FILE
+
 
 @click.command("verify")
 @click.option("-i", "--inventory", required=True, help="Inventory file or directory.")
@@ -38,6 +40,7 @@ import click
     help="In the --html report, flag FPS drops above this.",
 )
 @click.option("--forks", type=click.IntRange(min=1), default=16, show_default=True, help="Boards verified at once.")
+@VAULT_PASSWORD_FILE
 def verify(
     inventory: str,
     limit: str | None,
@@ -52,6 +55,7 @@ def verify(
     html: str | None,
     regression_pct: float,
     forks: int,
+    vault_password_file: str | None,
 ) -> int:
     """Run the testinfra checks and the acceptance benchmark on every board; exit 0 only if all pass."""
     from tx2setup import report
@@ -62,7 +66,16 @@ def verify(
     from tx2setup.verify import verify as run_verify
 
     opts = VerifyOptions(
-        inventory, limit, model, backend, duration, source=source, target_fps=target_fps, db=db, forks=forks
+        inventory,
+        limit,
+        model,
+        backend,
+        duration,
+        source=source,
+        target_fps=target_fps,
+        db=db,
+        forks=forks,
+        vault_password_file=vault_password_file,
     )
 
     def progress(board: str, what: str) -> None:

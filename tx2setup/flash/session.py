@@ -60,7 +60,12 @@ def provision_available() -> bool:
     return importlib.util.find_spec("tx2setup.provision") is not None
 
 
-def run_provision(inventory: Path, names: Sequence[str], show: Callable[[Any], None] | None = None) -> Any:
+def run_provision(
+    inventory: Path,
+    names: Sequence[str],
+    show: Callable[[Any], None] | None = None,
+    vault_password_file: str | None = None,
+) -> Any:
     """The `--then-provision` seam: tx2setup.provision.run(inventory_path, limit=...).
 
     Provisioning reports board failures in its result (`.ok`, `.bad_hosts`), not as
@@ -71,7 +76,8 @@ def run_provision(inventory: Path, names: Sequence[str], show: Callable[[Any], N
     run = getattr(module, "run", None)
     if run is None:
         raise EnvironmentProblem("tx2setup.provision has no run(inventory_path, limit=...): provision separately")
-    result = run(str(inventory), limit=",".join(names))
+    extra = {"vault_password_file": vault_password_file} if vault_password_file else {}
+    result = run(str(inventory), limit=",".join(names), **extra)
     if show is not None:
         show(result)
     if getattr(result, "ok", True) is False:
@@ -194,20 +200,26 @@ class Summary:
         }
 
 
-def load_boards(inventory: Path, limit: str | None) -> list[tuple[fleet.Board, plan.BoardPlan]]:
-    inv = fleet.load(inventory, limit=limit)
+def load_boards(
+    inventory: Path, limit: str | None, vault_password_file: str | None = None
+) -> list[tuple[fleet.Board, plan.BoardPlan]]:
+    inv = fleet.load(inventory, limit=limit, vault_password_file=vault_password_file)
     plans = {p.name: p for p in plan.resolve(inv)}
     return [(b, plans[b.name]) for b in inv.boards]
 
 
 def survey(
-    sysfs_root: Path, inventory: Path | None = None, limit: str | None = None, ask_board: AskFn | None = None
+    sysfs_root: Path,
+    inventory: Path | None = None,
+    limit: str | None = None,
+    ask_board: AskFn | None = None,
+    vault_password_file: str | None = None,
 ) -> tuple[list[RecoveryDevice], MatchResult | None]:
     """What `flash --list` shows: boards in recovery mode and, with an inventory, who they are."""
     devices = scan(sysfs_root)
     if inventory is None:
         return devices, None
-    return devices, match(devices, load_boards(inventory, limit), ask_board, str(inventory))
+    return devices, match(devices, load_boards(inventory, limit, vault_password_file), ask_board, str(inventory))
 
 
 def _default_log_dir() -> Path:
@@ -277,7 +289,7 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
         )
     matrix = load_matrix()
     data = bsp_data.load()
-    boards = load_boards(opts.inventory, opts.limit)
+    boards = load_boards(opts.inventory, opts.limit, opts.vault_password_file)
 
     devices = scan(opts.sysfs_root, matrix)
     if not devices:
