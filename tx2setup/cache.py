@@ -229,16 +229,31 @@ class ArtifactCache:
 
 
 def plan_artifacts(plans: Iterable[Any]) -> dict[str, str | None]:
-    """The artifact URLs a set of BoardPlans needs: {url: sha256 from the matrix or None}."""
+    """The artifact URLs a set of BoardPlans needs: {url: sha256 from the matrix or None}.
+
+    A torch the board installs from an index (`torch_index_url`, JetPack 6) is not one: its
+    file URL in the matrix is unverified and the pytorch role never downloads it (see
+    `index_installs`)."""
     out: dict[str, str | None] = {}
     for p in plans:
         comps = set(p.components)
-        if "pytorch" in comps and p.torch_wheel_url:
+        if "pytorch" in comps and p.torch_wheel_url and not p.torch_index_url:
             out.setdefault(p.torch_wheel_url, p.torch_sha256)
         if "zed_sdk" in comps and p.zed_sdk_url:
             out.setdefault(p.zed_sdk_url, None)
         if "caffe" in comps and p.caffe_source_url:
             out.setdefault(p.caffe_source_url, p.caffe_sha256)
+    return out
+
+
+def index_installs(plans: Iterable[Any]) -> dict[str, str]:
+    """What boards pip-install from an index themselves, so the cache does not hold it:
+    {"torch==VERSION": index URL}."""
+    out: dict[str, str] = {}
+    for p in plans:
+        index = p.torch_index_url
+        if "pytorch" in set(p.components) and index and p.torch_version:
+            out.setdefault(f"torch=={p.torch_version}", index)
     return out
 
 

@@ -215,7 +215,7 @@ def test_artifact_keys_are_distinct_and_safe() -> None:
 
 
 def _inventory(tmp_path: Path, upstream: Upstream) -> Path:
-    wheel = upstream.put("torch-2.13.0-cp311-none-any.whl", PAYLOAD)
+    wheel = upstream.put("torch-2.13.0-cp36-cp36m-linux_aarch64.whl", PAYLOAD)  # a TX2 on JetPack 4.6.4: Python 3.6
     tarball = upstream.put("caffe-1.0.tar.gz", b"caffe source" * 1000)
     inv = tmp_path / "inv" / "lab.ini"
     inv.parent.mkdir(exist_ok=True)
@@ -249,3 +249,48 @@ def test_cli_sync_list_verify(
     assert cli.run(["cache", "verify", "-i", str(inv)]) == 5
     err = capsys.readouterr().err
     assert "does not match the pinned" in err and listed[0]["sha256"] in err
+
+
+def test_torch_from_an_index_is_not_fetched_but_listed(
+    tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JetPack 6: the board pip-installs torch from the matrix's index, so the cache must not
+    try the matrix's unverified file URL; sync names the index instead."""
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    inv = _inventory(tmp_path, upstream)
+    inv.write_text(
+        inv.read_text() + "[orin]\nb3 ansible_host=127.0.1.203 jetson_module=agx-orin jetpack=6.2 components=pytorch\n"
+    )
+    from tx2setup import fleet, plan
+
+    plans = {p.name: p for p in plan.resolve(fleet.load(inv))}
+    jp6 = plans["b3"]
+    assert jp6.torch_wheel_url and jp6.torch_index_url  # the plan keeps both; the cache takes neither
+    assert jp6.torch_wheel_url not in cache.plan_artifacts(plans.values())
+    assert cache.index_installs(plans.values()) == {"torch==2.5.0": "https://pypi.jetson-ai-lab.io/jp6/cu126"}
+    assert cli.run(["cache", "sync", "-i", str(inv), "--json"]) == 0
+    synced = json.loads(capsys.readouterr().out)
+    assert all("jetson-ai-lab" not in a["url"] for a in synced["artifacts"]) and len(synced["artifacts"]) == 2
+    assert synced["from_index"] == [
+        {"requirement": "torch==2.5.0", "index_url": "https://pypi.jetson-ai-lab.io/jp6/cu126"}
+    ]
+    monkeypatch.setenv("COLUMNS", "400")  # the table's cells unwrapped
+    assert cli.run(["cache", "sync", "-i", str(inv)]) == 0
+    out = capsys.readouterr().out
+    assert "https://pypi.jetson-ai-lab.io/jp6/cu126 (torch==2.5.0)" in out
+    assert "not cached: boards install from the index" in out
+
+
+def test_an_overridden_wheel_url_is_cached_on_jetpack_6(tmp_path: Path, upstream: Upstream) -> None:
+    """torch_wheel_url in the inventory drops the index: the wheel goes through the cache."""
+    wheel = upstream.put("torch-2.5.0-cp310-cp310-linux_aarch64.whl", PAYLOAD)
+    inv = tmp_path / "lab.ini"
+    inv.write_text(
+        "[orin]\nb3 ansible_host=127.0.1.203 jetson_module=agx-orin jetpack=6.2 components=pytorch "
+        f"torch_version=2.5.0 torch_wheel_url={wheel}\n"
+    )
+    from tx2setup import fleet, plan
+
+    plans = plan.resolve(fleet.load(inv))
+    assert cache.plan_artifacts(plans) == {wheel: None}
+    assert cache.index_installs(plans) == {}

@@ -49,13 +49,22 @@ def sync(inventory: Path, lock: Path | None, limit: str | None, as_json: bool, v
     for url, sha in c.plan_artifacts(plans).items():
         art = store.fetch(url, sha)
         rows.append({"url": url, "sha256": art.sha256, "size": art.size, "fetched": art.fetched_bytes})
+    # installed by the boards from a package index (JetPack 6 torch): nothing to fetch or pin
+    from_index = [{"requirement": req, "index_url": url} for req, url in c.index_installs(plans).items()]
     if as_json:
-        print_json({"lock": str(store.lock.path), "artifacts": rows})
+        print_json({"lock": str(store.lock.path), "artifacts": rows, "from_index": from_index})
         return
+    table = [
+        (r["url"], str(r["sha256"])[:16], _human(int(str(r["size"]))), _human(int(str(r["fetched"])))) for r in rows
+    ]
+    table += [
+        (f"{i['index_url']} ({i['requirement']})", "-", "-", "not cached: boards install from the index")
+        for i in from_index
+    ]
     print_table(
         "Artifacts",
         ["url", "sha256", "size", "fetched now"],
-        [(r["url"], str(r["sha256"])[:16], _human(int(str(r["size"]))), _human(int(str(r["fetched"])))) for r in rows],
+        table,
         caption=f"pinned in {store.lock.path}",
     )
 
