@@ -126,3 +126,12 @@ def test_compatible_is_one_known_variant_and_the_chip(key: str) -> None:
 )
 def test_online_cores_per_mode(key: str, mode: str, online: int) -> None:
     assert len(identity.online_cpus(key, mode)) == online
+
+
+def test_nvpmodel_conf_has_the_release_power_modes() -> None:
+    # an emulated Orin Nano on JetPack 6.2 gets that release's table (MAXN_SUPER), on 6.0 not
+    m = load_matrix()
+    on_62 = identity.nvpmodel_conf(m.module("orin-nano", jetpack="6.2"))
+    on_60 = identity.nvpmodel_conf(m.module("orin-nano", jetpack="6.0"))
+    assert "MAXN_SUPER" in on_62
+    assert "MAXN_SUPER" not in on_60

@@ -24,7 +24,7 @@ from tx2setup.sim.procs import pids_with_mount
 
 # Bump when what the base holds changes: a base with another recipe is rebuilt, only when
 # no board on this host (running or stopped) has an overlay on it.
-RECIPE = 4
+RECIPE = 5
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # openssh-server + python3 (+ python3-apt for Ansible's apt module), sudo for the normal
@@ -45,12 +45,15 @@ PACKAGES = (
 # logind: the base has no libpam-systemd, so it tracks no session, and it costs ~8 MB per
 # board; sudo, SSH logins and systemctl work without it (systemctl talks to PID 1 over its
 # private socket). The others do nothing in a container (no pstore, no binfmt, no audit,
-# no e2fs to scrub, no console to ask a password on) but would still be started.
+# no e2fs to scrub, no console to ask a password on) but would still be started. The utmp
+# runlevel record (recipe 5) failed once on a loaded host (2026-12-01, the full suite on 2
+# cores) and left a board "degraded"; nothing on an emulated board reads it.
 MASKED_UNITS = (
     "console-getty.service",
     "getty@.service",
     "getty-static.service",
     "systemd-logind.service",
+    "systemd-update-utmp-runlevel.service",
     "systemd-journald-audit.socket",
     "systemd-pstore.service",
     "systemd-binfmt.service",

@@ -188,7 +188,7 @@ def create(
     base_recipe: int | None = None,
 ) -> SimBoard:
     """Make the board's dir and first-boot files (identity, keys, sshd address). Disk kept until destroy."""
-    module = matrix.module(module_key)
+    module = matrix.module(module_key, jetpack=jetpack)  # that release's power modes
     release = matrix.release(jetpack=jetpack)
     d = layout.board_dir(name)
     for sub in ("upper", "work", "merged", "dt"):
@@ -250,7 +250,9 @@ def refresh_tools(layout: Layout, board: SimBoard, matrix: Matrix) -> None:
     """(Re)install the stand-in L4T tools and their facts file: done at every start, so a
     newer tx2setup updates them without rebuilding the base."""
     up = _Upper(board.board_dir / "upper", layout.rootfs)
-    info = identity.board_info(board.name, matrix.module(board.module), matrix.release(jetpack=board.jetpack))
+    info = identity.board_info(
+        board.name, matrix.module(board.module, jetpack=board.jetpack), matrix.release(jetpack=board.jetpack)
+    )
     up.write("etc/tx2setup-sim/board.json", json.dumps(info, indent=2) + "\n")
     # PID 1 listens for sshd (ssh.socket): on this board's address only, never on *:22
     up.write(SSH_SOCKET_ADDRESS_DROPIN, ssh_socket_address_conf(board.address))
