@@ -38,7 +38,7 @@ def check(path: str, limit: str | None, as_json: bool, vault_password_file: str 
             ("CUDA / cuDNN / TensorRT", f"{p.cuda} / {p.cudnn} / {p.tensorrt}"),
             ("power mode", f"{p.power_mode_id} {p.power_mode_name}"),
             ("ROS", p.ros_distro or "-"),
-            ("PyTorch", f"{p.torch_version} (torchvision {p.torchvision_version})" if p.torch_version else "-"),
+            ("PyTorch", _torch_cell(p.torch_version, p.torchvision_version)),
             ("ZED SDK", p.zed_sdk_version or "-"),
             ("Caffe", _caffe(p.caffe_use_cudnn) if "caffe" in p.components else "-"),
             ("target", f"{p.target_fps:g} FPS"),
@@ -51,3 +51,10 @@ def check(path: str, limit: str | None, as_json: bool, vault_password_file: str 
 
 def _caffe(use_cudnn: bool | None) -> str:
     return "source build" + ("" if use_cudnn else " (CUDA, without cuDNN)")
+
+
+def _torch_cell(torch_version: str | None, torchvision_version: str | None) -> str:
+    """'1.10.0 (torchvision 0.11.1)'; an overridden torch has no matrix torchvision to pair."""
+    if not torch_version:
+        return "-"
+    return f"{torch_version} (torchvision {torchvision_version or 'not planned'})"
