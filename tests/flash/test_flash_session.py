@@ -394,6 +394,21 @@ def test_a_tarball_of_another_release_is_refused_before_extraction(
     _nothing_started(calls, tmp_path)
 
 
+def test_too_little_disk_is_refused_before_the_tarballs_are_fetched(
+    opts: Callable[..., FlashOptions], bsp: Path, calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tx2setup import cache
+
+    monkeypatch.setenv("TX2SETUP_CACHE", str(tmp_path / "cache"))
+    served = _serve_tarballs(bsp, tmp_path)
+    with cache.CacheServer(served) as server:
+        with pytest.raises(EnvironmentProblem, match=r"too little disk space .*: 5\.0 GiB free"):
+            session.prepare(opts(bsp=None, bsp_mirror=server.base_url), hooks(disk_free=lambda _p: 5 << 30))
+        assert server.bytes_served == 0
+    assert not (tmp_path / "cache" / "bsp").exists()
+    _nothing_started(calls, tmp_path)
+
+
 def test_then_provision_calls_the_provisioning_seam(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The seam's contract: tx2setup.provision.run(inventory_path, limit=...) and its `.ok`."""
     import types

@@ -267,6 +267,15 @@ def _resolve_bsp(
     return bsp_path, True, driver, rootfs
 
 
+def _refuse_small_disk(hooks: Hooks, bsp_path: Path, need: int) -> None:
+    free = hooks.disk_free(bsp_path)
+    if free < need:
+        raise EnvironmentProblem(
+            f"too little disk space for {bsp_path}: {free / GIB:.1f} GiB free, flashing needs {need / GIB:.1f} GiB "
+            "(free some, or point --bsp / TX2SETUP_CACHE at a larger disk)"
+        )
+
+
 def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
     """Every refusal, in the order a person would want to hear them; changes nothing on the boards.
 
@@ -359,17 +368,17 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
     initrd = mass or any(command_lines.uses_nvme(matrix.module(a.board.module)) for a in assigned)
     tools = bsp_mod.required_tools(initrd)
     configs = sorted(set(board_configs.values()))
+    # The base need first, so that a disk too small for any flash is refused before the BSP
+    # tarballs are fetched; what their extraction needs is added once their sizes are known.
+    _refuse_small_disk(
+        hooks, opts.bsp.resolve() if opts.bsp is not None else bsp_mod.cached_bsp(l4t), opts.min_free_bytes
+    )
     bsp_path, build, driver, rootfs = _resolve_bsp(opts, l4t, jetpack, tools, configs, hooks.note)
 
     need = opts.min_free_bytes
     if driver is not None and rootfs is not None:
         need += EXTRACT_FACTOR * (driver.path.stat().st_size + rootfs.path.stat().st_size)
-    free = hooks.disk_free(bsp_path)
-    if free < need:
-        raise EnvironmentProblem(
-            f"too little disk space for {bsp_path}: {free / GIB:.1f} GiB free, flashing needs {need / GIB:.1f} GiB "
-            "(free some, or point --bsp / TX2SETUP_CACHE at a larger disk)"
-        )
+    _refuse_small_disk(hooks, bsp_path, need)
     return Prepared(
         options=opts,
         assignments=assigned,
