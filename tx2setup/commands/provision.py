@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,8 +83,8 @@ def provision(
         if live is not None:
             live.update(_live_table(rows, check))
 
-    if as_json or not console.is_terminal:
-        result = prov.run(
+    def run(progress: Callable[[Mapping[str, HostProgress]], None] | None) -> prov.ProvisionResult:
+        return prov.run(
             inventory,
             limit,
             tags,
@@ -94,21 +94,14 @@ def provision(
             cache_bind=cache_bind,
             skip_tags=skip_tags,
             vault_password_file=vault_password_file,
+            progress=progress,
         )
+
+    if as_json or not console.is_terminal:
+        result = run(None)
     else:
         with Live(console=console, refresh_per_second=4, transient=True) as live:
-            result = prov.run(
-                inventory,
-                limit,
-                tags,
-                check,
-                forks,
-                use_cache=not no_cache,
-                cache_bind=cache_bind,
-                skip_tags=skip_tags,
-                vault_password_file=vault_password_file,
-                progress=on_progress,
-            )
+            result = run(on_progress)
     if as_json:
         print_json(result.to_dict())
     else:
