@@ -380,6 +380,35 @@ def test_bsp_cache_built_from_the_artifact_cache(  # type: ignore[no-untyped-def
         assert "apply_binaries.sh" not in calls.read_text()
 
 
+def test_cache_sync_with_bsp_prefetches_what_flash_needs(  # type: ignore[no-untyped-def]
+    cli, write_inventory: Callable[..., Path], bsp: Path, calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cache sync --with-bsp` fetches and pins the BSP tarballs; a flash afterwards downloads nothing."""
+    from tx2setup import cache
+
+    monkeypatch.setenv("TX2SETUP_CACHE", str(tmp_path / "cache"))
+    served = _serve_tarballs(bsp, tmp_path)
+    one_board = TX2_PAIR.replace("car-tx2-02 ansible_host=127.0.0.2 usb_port=1-2.2", "")
+    # no components: the only artifacts are the BSP's (nothing else to fetch from the internet)
+    inv = write_inventory(one_board.replace("usb_port=1-2.1", "usb_port=1-2.1 components=[]"))
+    with cache.CacheServer(served) as server:
+        res = cli("cache", "sync", "-i", str(inv), "--with-bsp", "--bsp-mirror", server.base_url, "--json")
+        assert res.code == 0, res.err
+        rows = json.loads(res.out)["artifacts"]
+        assert sorted(r["url"] for r in rows) == sorted(f"{server.base_url}/{p.name}" for p in served.iterdir())
+        assert all(r["fetched"] == r["size"] > 0 for r in rows)
+        assert sorted(cache.LockFile.load(inv.parent / "tx2setup.lock").pins) == sorted(r["url"] for r in rows)
+        sent = server.bytes_served
+        assert sent == sum(r["size"] for r in rows)
+
+        res = cli(
+            "flash", "-i", str(inv), "--sysfs-root", str(sysfs("two-tx2")), "--accept-license", "--no-wait",
+            "--min-free-gib", "0", "--bsp-mirror", server.base_url, "--json",
+        )  # fmt: skip
+        assert res.code == 0, res.err
+        assert server.bytes_served == sent  # the flash found both tarballs in the cache
+
+
 def test_a_tarball_of_another_release_is_refused_before_extraction(
     opts: Callable[..., FlashOptions], bsp: Path, calls: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,18 +37,52 @@ def cache() -> None:
 @LOCK
 @click.option("--limit", default=None, help="Only these hosts or groups (comma separated).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--with-bsp",
+    is_flag=True,
+    help="Also fetch the L4T BSP tarballs (driver package + sample rootfs) `tx2setup flash` needs for each L4T.",
+)
+@click.option(
+    "--bsp-mirror",
+    envvar="TX2SETUP_BSP_MIRROR",
+    help="With --with-bsp: base URL that serves the BSP tarballs by file name, instead of NVIDIA's download URLs.",
+)
 @VAULT_PASSWORD_FILE
-def sync(inventory: Path, lock: Path | None, limit: str | None, as_json: bool, vault_password_file: str | None) -> None:
+def sync(
+    inventory: Path,
+    lock: Path | None,
+    limit: str | None,
+    as_json: bool,
+    with_bsp: bool,
+    bsp_mirror: str | None,
+    vault_password_file: str | None,
+) -> None:
     """Fetch every artifact the inventory's boards need; pin new ones in the lock file."""
     from tx2setup import cache as c
     from tx2setup import fleet, plan
 
     plans = plan.resolve(fleet.load(inventory, limit=limit, vault_password_file=vault_password_file))
-    store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
+    lock_path = lock or c.lock_path_for(inventory)
+    store = c.ArtifactCache(c.LockFile.load(lock_path))
     rows = []
     for url, sha in c.plan_artifacts(plans).items():
         art = store.fetch(url, sha)
         rows.append({"url": url, "sha256": art.sha256, "size": art.size, "fetched": art.fetched_bytes})
+    if with_bsp:
+        # the same fetch `tx2setup flash` does (same cache, same pins), so a flash later finds
+        # the tarballs in place and downloads nothing
+        from tx2setup.flash import bsp
+
+        for l4t, jetpack in sorted({(p.l4t, p.jetpack) for p in plans}):
+            for tarball in bsp.fetch_tarball_artifacts(l4t, jetpack, lock_path, bsp_mirror):
+                rows.append(
+                    {
+                        "url": tarball.url,
+                        "sha256": tarball.sha256,
+                        "size": tarball.size,
+                        "fetched": tarball.fetched_bytes,
+                    }
+                )
     # installed by the boards from a package index (JetPack 6 torch): nothing to fetch or pin
     from_index = [{"requirement": req, "index_url": url} for req, url in c.index_installs(plans).items()]
     if as_json:

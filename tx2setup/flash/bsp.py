@@ -230,6 +230,15 @@ def fetch_tarballs(
     A download or cached copy that does not match its pin (tx2setup.lock, or the data
     file's sha256) raises ChecksumError and nothing is kept or extracted.
     """
+    driver, rootfs = fetch_tarball_artifacts(l4t, jetpack, lock_path, mirror)
+    return LocalArtifact(driver.path, driver.sha256), LocalArtifact(rootfs.path, rootfs.sha256)
+
+
+def fetch_tarball_artifacts(
+    l4t: str, jetpack: str, lock_path: Path, mirror: str | None = None
+) -> tuple[cache.Artifact, cache.Artifact]:
+    """`fetch_tarballs` with the cache's own records (URL, size, bytes fetched now): also
+    what `tx2setup cache sync --with-bsp` shows."""
     rel = bsp_data.load().release(l4t)
     if rel is None:
         raise EnvironmentProblem(
@@ -240,13 +249,12 @@ def fetch_tarballs(
     out = []
     for tarball in (rel.driver, rel.rootfs):
         try:
-            art = store.fetch(tarball.url_from(mirror), tarball.sha256 or None)
+            out.append(store.fetch(tarball.url_from(mirror), tarball.sha256 or None))
         except EnvironmentProblem as exc:  # not ChecksumError: that one stays as it is (exit 5)
             raise EnvironmentProblem(
                 f"no BSP for L4T {l4t} (JetPack {jetpack}) yet, and {exc.message}: pass --bsp DIR "
                 "(a Linux_for_Tegra folder), or --bsp-mirror URL where the tarballs are served"
             ) from None
-        out.append(LocalArtifact(art.path, art.sha256))
     return out[0], out[1]
 
 
