@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,3 +37,26 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
 @pytest.fixture
 def venv_bin() -> Path:
     return Path(sys.executable).parent
+
+
+@pytest.fixture
+def vaulted(tmp_path: Path, venv_bin: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """An inventory whose board fields live in a vault-encrypted group_vars file."""
+    monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE", raising=False)
+    secret = tmp_path / "vault-pass"
+    secret.write_text("s3cret\n")
+    (tmp_path / "group_vars").mkdir()
+    gv = tmp_path / "group_vars" / "j.yml"
+    gv.write_text("jetson_module: tx2\njetpack: '4.6.4'\n")
+    subprocess.run(
+        [str(venv_bin / "ansible-vault"), "encrypt", "--vault-password-file", str(secret), str(gv)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "ANSIBLE_HOME": str(tmp_path / "ah")},
+    )
+    assert gv.read_text().startswith("$ANSIBLE_VAULT")
+    inv = tmp_path / "lab.ini"
+    inv.write_text("[j]\nb1 ansible_host=127.0.0.1 ansible_port=2201\n")
+    wrong = tmp_path / "wrong-pass"
+    wrong.write_text("nope\n")
+    return {"inv": inv, "secret": secret, "wrong": wrong, "group_vars": gv}

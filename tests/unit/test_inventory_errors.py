@@ -311,22 +311,8 @@ def test_check_leaves_home_alone(cli, tmp_path: Path, monkeypatch: pytest.Monkey
     assert list(home.iterdir()) == []
 
 
-def test_vaulted_group_vars(cli, tmp_path: Path, venv_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    import subprocess
-
-    monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE", raising=False)
-    secret = write(tmp_path, "vault-pass", "s3cret\n")
-    (tmp_path / "group_vars").mkdir()
-    vaulted = write(tmp_path / "group_vars", "j.yml", "jetson_module: tx2\njetpack: '4.6.4'\n")
-    subprocess.run(
-        [str(venv_bin / "ansible-vault"), "encrypt", "--vault-password-file", str(secret), str(vaulted)],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "ANSIBLE_HOME": str(tmp_path / "ah")},
-    )
-    assert vaulted.read_text().startswith("$ANSIBLE_VAULT")
-    path = write(tmp_path, "lab.ini", "[j]\nb1 ansible_host=10.0.0.1\n")
-    wrong = write(tmp_path, "wrong-pass", "nope\n")
+def test_vaulted_group_vars(cli, vaulted: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    path, secret, wrong = vaulted["inv"], vaulted["secret"], vaulted["wrong"]
     for extra, needle in (
         ((), "vault-encrypted; pass --vault-password-file"),
         (("--vault-password-file", str(wrong)), "does not decrypt it"),
@@ -334,7 +320,7 @@ def test_vaulted_group_vars(cli, tmp_path: Path, venv_bin: Path, monkeypatch: py
         res = cli("inventory", "check", "-i", str(path), *extra)
         assert res.code == 2 and res.out == ""
         (line,) = res.err.strip().splitlines()
-        assert line.startswith(f"error: {vaulted}: ") and needle in line, line
+        assert line.startswith(f"error: {vaulted['group_vars']}: ") and needle in line, line
     res = cli("inventory", "check", "-i", str(path), "--json", "--vault-password-file", str(secret))
     assert res.code == 0, res.err
     assert '"l4t": "32.7.4"' in res.out
