@@ -348,17 +348,20 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
         cpu = SharedOrAlone()  # emulated boards only; real boards have their own CPUs
         stop = threading.Event()  # set on an interrupt: no board starts a new step
 
-        def step(p: plan.BoardPlan, what: str, exclusive: bool) -> contextlib.AbstractContextManager[None]:
+        def begin(p: plan.BoardPlan, what: str) -> None:
             if stop.is_set():
                 raise _Stopped(p.name)
             note(p.name, what)
+
+        def step(p: plan.BoardPlan, what: str, exclusive: bool) -> contextlib.AbstractContextManager[None]:
+            begin(p, what)
             if not p.emulated:
                 return contextlib.nullcontext()
             return cpu.alone() if exclusive else cpu.shared()
 
         def one(p: plan.BoardPlan) -> BoardResult:
             target = opts.target_fps or p.target_fps
-            step(p, "connecting", exclusive=False)
+            begin(p, "connecting")
             unreachable = open_master(cfg, p.name, opts.connect_timeout)
             checks: list[CheckResult] = []
             bench: dict[str, Any] | None = None
