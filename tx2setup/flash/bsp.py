@@ -44,18 +44,11 @@ APPLY_BINARIES = "apply_binaries.sh"
 INITRD_FLASH = "tools/kernel_flash/l4t_initrd_flash.sh"
 CREATE_USER = "tools/l4t_create_default_user.sh"
 BSP_VERSION = "nv_tegra/bsp_version"
-CACHE_ENV = "TX2SETUP_CACHE"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def cache_root() -> Path:
-    """~/.cache/tx2setup, or $TX2SETUP_CACHE (the same rule as tx2setup/cache.py)."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tx2setup"
-
-
 def cached_bsp(l4t: str) -> Path:
-    return cache_root() / "bsp" / l4t / BSP_DIRNAME
+    return cache.cache_root() / "bsp" / l4t / BSP_DIRNAME
 
 
 def required_tools(initrd: bool, default_user: bool = True) -> tuple[str, ...]:
@@ -245,7 +238,7 @@ def fetch_tarball_artifacts(
             f"no BSP download is known for L4T {l4t} (JetPack {jetpack}) in tx2setup/data/l4t_bsp.yaml: "
             "pass --bsp DIR (a Linux_for_Tegra folder for that release)"
         )
-    store = cache.ArtifactCache(cache.LockFile.load(lock_path), root=cache_root())
+    store = cache.ArtifactCache(cache.LockFile.load(lock_path))  # under cache.cache_root()
     out = []
     for tarball in (rel.driver, rel.rootfs):
         try:

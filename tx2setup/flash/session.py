@@ -223,7 +223,7 @@ def survey(
 
 
 def _default_log_dir() -> Path:
-    return bsp_mod.cache_root() / "logs" / "flash" / time.strftime("%Y%m%d-%H%M%S")
+    return cache.cache_root() / "logs" / "flash" / time.strftime("%Y%m%d-%H%M%S")
 
 
 def _board_config(a: Assignment, matrix: Matrix, data: bsp_data.BspData, inv_label: str) -> str:

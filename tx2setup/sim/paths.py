@@ -11,10 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def cache_root() -> Path:
-    env = os.environ.get("TX2SETUP_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tx2setup"
+from tx2setup.cache import cache_root  # one rule for every cache of tx2setup
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from tx2setup.cache import cache_root
 from tx2setup.matrix import Matrix
 from tx2setup.sim import aptrepo, caffe, gpgkey, zed
 from tx2setup.sim.locking import locked
-from tx2setup.sim.paths import Layout, cache_root
+from tx2setup.sim.paths import Layout
 
 CONTENT_VERSION = 1
 WHEEL_DIRS = ("/opt/wheels",)
