@@ -14,7 +14,7 @@ import pytest
 from tx2setup import fleet as inventory_loader
 from tx2setup import plan
 from tx2setup.matrix import load as load_matrix
-from tx2setup.sim import identity
+from tx2setup.sim import caffe, identity
 from tx2setup.sim.standins import tegrastats
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def test_inventory_loads_and_plans_against_the_stand_ins(sim_fleet: SimFleetHand
         assert p.torch_version == "2.13.0"
         assert p.torch_wheel_url and p.torch_wheel_url.startswith(sim_fleet.upstream_url)
         assert p.zed_sdk_url and p.zed_sdk_url.startswith(sim_fleet.upstream_url)
-        assert p.caffe_source_url == f"{sim_fleet.upstream_url}/caffe/caffe-1.0.tar.gz"
+        assert p.caffe_source_url == f"{sim_fleet.upstream_url}/caffe/{caffe.FILE_NAME}"
         # each URL is served for real, reachable from the board
         for i, url in enumerate((p.zed_sdk_url, p.caffe_source_url, p.torch_wheel_url)):
             code, _, err = sim_fleet.run(b, f"{fetch(url, f'/tmp/dl{i}')} && test -s /tmp/dl{i} && rm /tmp/dl{i}")
@@ -292,27 +292,3 @@ def test_l4t_core_of_another_soc_is_refused(sim_fleet: SimFleetHandle) -> None:
     url = f"{sim_fleet.upstream_url}/jetson/t194/pool/r35.4/nvidia-l4t-core_35.4.1-20240101000000_all.deb"
     code, out, err = sim_fleet.run(b, f"{fetch(url, '/tmp/core.deb')} && dpkg -i /tmp/core.deb")
     assert code != 0 and "tegra194" in out + err
-
-
-def test_caffe_stand_in_builds_with_the_real_commands(sim_fleet: SimFleetHandle) -> None:
-    b = sim_fleet.board(module="tx2")
-    arch = load_matrix().module(b.module).cuda_arch
-    script = (
-        "set -e; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-        "gcc libc6-dev cmake make >/dev/null; "
-        f"{fetch(sim_fleet.upstream_url + '/caffe/caffe-1.0.tar.gz', '/tmp/caffe.tgz')}; "
-        "rm -rf /opt/caffe-1.0; tar -C /opt -xzf /tmp/caffe.tgz; mkdir /opt/caffe-1.0/build; cd /opt/caffe-1.0/build; "
-        f"cmake -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN={arch} -DUSE_CUDNN=ON .. >/dev/null; "
-        "make -j2 >/dev/null; make pycaffe >/dev/null; make install >/dev/null; "
-        "./install/bin/caffe --version; "
-        "PYTHONPATH=/opt/caffe-1.0/python python3 -c 'import caffe; print(caffe.__version__, caffe.cuda_arch)'"
-    )
-    code, out, err = sim_fleet.run(b, script, timeout=600)
-    assert code == 0, out + err
-    assert out.splitlines() == ["caffe version 1.0.0", f"1.0.0 {arch}"]
-    # a wrong arch flag fails at configure time, as CUDA_ARCH_BIN must be a list of versions
-    code, _, err = sim_fleet.run(
-        b,
-        "cd /opt/caffe-1.0 && rm -rf b2 && mkdir b2 && cd b2 && cmake -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN=sm62 ..",
-    )
-    assert code != 0 and "CUDA_ARCH_BIN" in err

@@ -7,7 +7,17 @@ from pathlib import Path
 from tx2setup import fleet, plan
 from tx2setup.matrix import load as load_matrix
 from tx2setup.sim.board import SimBoard, address_of
-from tx2setup.sim.inventory import MISSING_WHEEL, Upstream, render, zed_file
+from tx2setup import become
+from tx2setup.sim.inventory import MISSING_WHEEL, Upstream, become_vars, zed_file
+from tx2setup.sim.inventory import render as render_inventory
+
+
+def render(boards: list[SimBoard], up: Upstream, key: Path, known_hosts: Path, matrix: object) -> str:
+    """The inventory, with a vault password file beside the key (the loader checks it exists)."""
+    vault = key.parent / "vault-password"
+    vault.parent.mkdir(parents=True, exist_ok=True)
+    vault.write_text("fleet-vault-secret\n")
+    return render_inventory(boards, up, key, known_hosts, load_matrix(), vault)
 
 
 def _board(tmp_path: Path, name: str, module: str, jetpack: str, index: int) -> SimBoard:
@@ -48,7 +58,10 @@ def test_rendered_inventory_loads_and_resolves(tmp_path: Path) -> None:
     assert set(tx2.groups) == {"sim", "tx2"}
     assert "agx_orin" in by_name["agx-orin-1"].groups
     hv = tx2.hostvars
-    assert hv["ansible_user"] == "root"
+    # the BSP's default user with sudo, as a freshly flashed board: never root
+    assert hv["ansible_user"] == "nvidia"
+    assert str(hv["ansible_become"]).lower() == "true"
+    assert inv.vault_password_file == str(tmp_path / "keys" / "vault-password")
     assert hv["ansible_ssh_private_key_file"] == str(tmp_path / "keys/id_ed25519")
     assert "StrictHostKeyChecking=yes" in hv["ansible_ssh_common_args"]
     assert f"UserKnownHostsFile={tmp_path / 'known_hosts'}" in hv["ansible_ssh_common_args"]
@@ -59,7 +72,7 @@ def test_rendered_inventory_loads_and_resolves(tmp_path: Path) -> None:
     assert p.torch_wheel_url == f"http://127.0.0.1:8471/pytorch/{wheel}"
     assert p.zed_sdk_url == "http://127.0.0.1:8471/zed/ZED_SDK_Tegra_L4T32.7_v3.8.zstd.run"
     assert p.zed_sdk_version == "3.8"
-    assert p.caffe_source_url == "http://127.0.0.1:8471/caffe/caffe-1.0.tar.gz"
+    assert p.caffe_source_url == "http://127.0.0.1:8471/caffe/caffe_1.0.0+git20180821.99bd997.orig.tar.gz"
     assert p.apt_sources == (
         "deb http://127.0.0.1:8471/jetson/common r32.7 main",
         "deb http://127.0.0.1:8471/jetson/t186 r32.7 main",
@@ -90,3 +103,27 @@ def test_no_host_wheel_gives_a_url_that_names_the_problem(tmp_path: Path) -> Non
     (p,) = plan.resolve(fleet.load(path))
     # never NVIDIA's aarch64 wheel (it cannot install on the x86_64 boards)
     assert p.torch_wheel_url == f"http://127.0.0.1:8470/pytorch/{MISSING_WHEEL}"
+
+
+def test_become_vars_are_vaulted_and_decrypt_with_the_fleet_vault_password(tmp_path: Path) -> None:
+    boards = [_board(tmp_path, "tx2-1", "tx2", "4.6.4", 1)]
+    path = tmp_path / "sim.ini"
+    path.write_text(render(boards, Upstream(port=8470), tmp_path / "keys" / "id_ed25519", tmp_path / "kh", None))
+    vault = tmp_path / "keys" / "vault-password"
+    text = become_vars("nvidia", vault.read_text().strip(), tmp_path)
+    assert "nvidia" not in text.split("!vault", 1)[1]  # only ciphertext after the tag
+    gv = tmp_path / "group_vars" / "sim"
+    gv.mkdir(parents=True)
+    (gv / "become.yml").write_text(text)
+    inv = fleet.load(path)  # parses without the vault password: the value stays encrypted
+    (b,) = inv.boards
+    assert become.vaulted_text(b.hostvars["ansible_become_password"]) is not None
+    assert become.board_password(b.hostvars, None, inv.vault_password_file) == "nvidia"
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-password\n")
+    try:
+        become.board_password(b.hostvars, None, str(wrong))
+    except become.UserError as exc:
+        assert "does not decrypt" in str(exc)
+    else:
+        raise AssertionError("a wrong vault password decrypted the become password")

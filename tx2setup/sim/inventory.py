@@ -15,7 +15,7 @@ from pathlib import Path
 from tx2setup.matrix import Matrix, Release
 from tx2setup.sim.board import SimBoard
 
-CAFFE_TARBALL = "caffe/caffe-1.0.tar.gz"
+CAFFE_TARBALL = "caffe/caffe_1.0.0+git20180821.99bd997.orig.tar.gz"  # = caffe.FILE_NAME: the real source (sim/caffe.py)
 MISSING_WHEEL = "NO-CPU-TORCH-WHEEL-ON-THE-SIM-HOST-see-tx2setup-sim-up.whl"
 MISSING_WHEEL_VERSION = "0.0+missing"  # the URL and the version are overridden as a pair
 

@@ -2,7 +2,7 @@
 
   jetson/<channel>/   NVIDIA's apt repository layout with stand-in packages (aptrepo.py)
   zed/                stand-in ZED SDK installers, one per L4T (zed.py)
-  caffe/              a stand-in Caffe source tarball (caffe.py)
+  caffe/              the REAL BVLC Caffe source, Debian's orig tarball, pinned (caffe.py)
   pytorch/            the REAL CPU torch wheel of this host (boards run Debian's Python 3.11)
 
 Built once per content version (a stamp file), shared by every fleet, under the host lock.
@@ -239,7 +239,7 @@ def ensure(layout: Layout, matrix: Matrix) -> Facts:
         with gpgkey.agent_stopped_after(layout.gnupg):
             aptrepo.build(root / "jetson", matrix, layout.gnupg)
         zed.build(root / "zed", matrix)
-        caffe.build(root / "caffe")
+        caffe.build(root / "caffe", layout.sim / "sources")
         _link_wheel(root / "pytorch", wheel)
         stamp.write_text(key + "\n")
     return facts
