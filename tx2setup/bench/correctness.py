@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from . import model as z2
-from .backends import TOLERANCES
+from .backends import tolerance_for
 
 
 def rel_error(out, ref):
@@ -37,7 +37,7 @@ def check_backend(backend, spec, seed, trials=3, tolerance=None):
     The inputs of the last draw stay in the backend's buffers, so the timing that follows
     never runs on zeros.
     """
-    tol = TOLERANCES.get(backend.precision, 1e-3) if tolerance is None else tolerance
+    tol = tolerance_for(backend, spec) if tolerance is None else tolerance
     gen = torch.Generator().manual_seed(seed)
     worst = 0.0
     for _ in range(trials):
@@ -59,13 +59,22 @@ def check_backend(backend, spec, seed, trials=3, tolerance=None):
     }
 
 
-def check_pipeline(spec, probe, meta_mode="direct"):
+def check_pipeline(spec, probes, meta_mode="direct"):
     # type: (object, object, str) -> object
-    """Recompute the pipeline's last frame on the CPU from its raw frames; the relative error, or None."""
-    if probe is None or spec.module is None:
+    """Recompute the pipeline's sampled frames on the CPU from their raw frames.
+
+    ``probes``: a list of (previous pair, current pair, host output), one per sampled frame
+    (pipeline.py samples frames through the whole run, not only the last). Returns
+    (worst relative error, frames checked), or None when there is nothing to check.
+    """
+    if not probes or spec.module is None:
         return None
-    prev, cur, out = probe
-    raw = z2.stack_hwc(torch.from_numpy(np.asarray(prev)), torch.from_numpy(np.asarray(cur)))
-    x = z2.preprocess(raw)
-    ref = spec.reference([x, z2.metadata(1, meta_mode)])
-    return rel_error(out, ref)
+    if isinstance(probes, tuple):  # one probe
+        probes = [probes]
+    worst = 0.0
+    meta = z2.metadata(1, meta_mode)
+    for prev, cur, out in probes:
+        raw = z2.stack_hwc(torch.from_numpy(np.asarray(prev)), torch.from_numpy(np.asarray(cur)))
+        ref = spec.reference([z2.preprocess(raw), meta])
+        worst = max(worst, rel_error(out, ref))
+    return worst, len(probes)
