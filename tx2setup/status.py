@@ -65,9 +65,9 @@ def parse_probe(text: str) -> dict[str, Any]:
         out["l4t"] = l4t
     if model:
         out["model"] = model
-    nvp_lines = [ln.strip() for ln in nvp.splitlines() if ln.strip()]
-    if nvp_lines and nvp_lines[0].startswith("NV Power Mode:"):
-        out["power_mode"] = f"{nvp_lines[-1]} {nvp_lines[0].split(':', 1)[1].strip()}"
+    mode = parse_nvpmodel_query(nvp)
+    if mode is not None:
+        out["power_mode"] = f"{mode[1]} {mode[0]}"
     out.update(parse_tegrastats(tegra))
     df_fields = df.split()
     if len(df_fields) >= 4 and df_fields[3].isdigit():
@@ -78,6 +78,23 @@ def parse_probe(text: str) -> dict[str, Any]:
     return out
 
 
+def parse_nvpmodel_query(text: str) -> tuple[str, int] | None:
+    """(name, id) from `nvpmodel -q`: the "NV Power Mode: NAME" line and the id on the line
+    after it. The login user on L4T R32 gets NVPM ERROR lines after the id
+    (tests/fixtures/real/nvpmodel-q-r32-nano-default.txt), so the id is not the last line;
+    jetson-stats reads it the same way (jtop/core/nvpmodel.py, nvpmodel_query)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for i, line in enumerate(lines[:-1]):
+        if line.startswith("NV Power Mode:") and lines[i + 1].isdigit():
+            return line.split(":", 1)[1].strip(), int(lines[i + 1])
+    return None
+
+
+# A sensor of a power-gated engine reads -256C (AGX Orin's idle GPU and CV engines,
+# tests/fixtures/real/tegrastats-r35plus-agx-orin.txt): that is "no reading", not a temperature.
+GATED_C = -256.0
+
+
 def parse_tegrastats(line: str) -> dict[str, float]:
     """GPU load and temperature from one tegrastats line (JetPack 4 to 6 spellings)."""
     out: dict[str, float] = {}
@@ -85,7 +102,7 @@ def parse_tegrastats(line: str) -> dict[str, float]:
     if m:
         out["gpu_load_pct"] = float(m.group(1))
     m = re.search(r"\b(?:GPU|gpu)@(-?[\d.]+)C", line)
-    if m:
+    if m and float(m.group(1)) != GATED_C:
         out["gpu_temp_c"] = float(m.group(1))
     return out
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tx2setup import status
 from tx2setup.bench import telemetry
 from tx2setup.matrix import load as load_matrix
 from tx2setup.sim import identity
@@ -83,6 +84,7 @@ def test_mode_change_drops_jetson_clocks(tmp_path: Path, capsys: pytest.CaptureF
     assert "FreqOverride=0" in show
     assert "Online CPUs: 0,3-5" in show  # MAXQ parks the Denver pair
     assert show.rstrip().endswith("NV Power Mode: MAXQ")
+    assert show.startswith("SOC family:tegra186  Machine:NVIDIA Jetson TX2\n")  # the model, as the real script
 
 
 def test_jetson_clocks_store_restore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,7 +113,7 @@ def test_parser_reads_real_tegrastats_lines(line: str) -> None:
 TX2_RAILS = ["VDD_SYS_GPU", "VDD_SYS_SOC", "VDD_4V0_WIFI", "VDD_IN", "VDD_SYS_CPU", "VDD_SYS_DDR"]
 NX_RAILS = ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"]
 AGX_XAVIER_RAILS = ["GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"]
-AGX_ORIN_RAILS = ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"]
+AGX_ORIN_RAILS = ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "NC", "VDDQ_VDD2_1V8AO"]  # NC twice, one key
 
 
 @pytest.mark.parametrize(
@@ -150,6 +152,8 @@ def test_standin_lines_have_the_real_layout(
     t = telemetry.parse_tegrastats(line)
     assert t["gpu_util_pct"] == 0.0 and "gpu_clock_mhz" in t
     assert {k for k in t if k.startswith("power_") and k.endswith("_mw")} == {f"power_{r.lower()}_mw" for r in rails}
+    if info["soc"] == "t234":
+        assert "gpu_temp_c" not in status.parse_tegrastats(line)  # GPU@-256C: gated, no reading
 
 
 def test_every_module_has_its_rails() -> None:

@@ -41,16 +41,31 @@ STANDIN_NOTE = "STAND-IN (tx2setup sim): written for an emulated board, not by N
 
 
 def nv_tegra_release(release: Release, soc: str) -> str:
-    """The whole /etc/nv_tegra_release: the matrix's first line plus the lines R35+ adds."""
-    lines = [release.nv_tegra_release(soc)]
-    if release.l4t_major >= 35:
+    """The whole /etc/nv_tegra_release, as a real board has it: the first line, then on R36
+    "# KERNEL_VARIANT: oot" (JetPack 6's out-of-tree kernel modules) and the userspace
+    library lines (tests/fixtures/real/nv_tegra_release-r36-orin-nx.txt, the whole file).
+    R32/R35 captures found show the first line only (head -n 1): their later lines are
+    assumed to be the two TARGET_USERSPACE lines, unverified (docs/real-boards.md). No
+    stand-in marker is added here: readers compare the file with real ones; board.json
+    says the board is emulated."""
+    lines = [release_line(release, soc)]
+    if release.l4t_major >= 36:
         lines.append("# KERNEL_VARIANT: oot")
     lines += [
         "TARGET_USERSPACE_LIB_DIR=nvidia",
         "TARGET_USERSPACE_LIB_DIR_PATH=usr/lib/aarch64-linux-gnu/nvidia",
-        f"# {STANDIN_NOTE}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def release_line(release: Release, soc: str) -> str:
+    """The first line with the BOARD field real boards write: "t186ref" on R32 and R35 on
+    every module, Orin included (nv_tegra_release-r35-orin-nx.txt: BOARD: t186ref on an
+    Orin NX), "generic" on R36. matrix.Release.nv_tegra_release() writes "<soc>ref"
+    (t234ref on R35), which no real board prints; jetson-stats ignores the field for that
+    reason ("CONTAINS ALWAYS WRONG OUTPUT", jtop/core/jetson_variables.py get_nvidia_l4t)."""
+    board = "generic" if release.l4t_major >= 36 else "t186ref"
+    return re.sub(r"BOARD: [^,]+,", f"BOARD: {board},", release.nv_tegra_release(soc), count=1)
 
 
 def l4t_from_nv_tegra_release(first_line: str) -> str:

@@ -17,7 +17,28 @@ from pathlib import Path
 from . import nvpmodel
 
 BOARD = "etc/tx2setup-sim/board.json"
-MACHINES = {"t186": "quill", "t194": "galen", "t234": "concord"}
+# cpuidle state names per SoC, as `jetson_clocks --show` lists them: Xavier "C1=1 c6=1 "
+# (tests/fixtures/real/jetson_clocks-show-r32-xavier-nx-root.txt), Orin "WFI=1 c7=1 "
+# (jetson_clocks-show-r35-agx-orin-root.txt). TX2: no public capture found; its cpuidle
+# states are C1 and c7 in the L4T R32 device tree (unverified, docs/real-boards.md).
+IDLE_STATES = {"t186": "C1=1 c7=1 ", "t194": "C1=1 c6=1 ", "t234": "WFI=1 c7=1 "}
+# The script's own words when not run as root (NVIDIA jetson_clocks, main(): it echoes the
+# --show headline before the check, and $0 is the path typed): jetson_clocks-show-default-user.txt
+ROOT_ERROR = "Error: Run this script({path}) as a root user\n"
+INSTALLED_AT = "/usr/bin/jetson_clocks"
+
+
+def headline(info: dict[str, object]) -> str:
+    """'SOC family:tegra186  Machine:NVIDIA Jetson TX2' (two spaces, the device-tree model)."""
+    return f"SOC family:tegra{str(info['soc'])[1:]}  Machine:{info['model']}\n"
+
+
+def cpu_order(cpus: list[int], l4t_major: int) -> list[int]:
+    """The script's glob order: R32 lists /sys/devices/system/cpu/cpu[0-9] (cpu0..cpu9),
+    R35+ cpu[0-9]* sorted as text, so cpu10 and cpu11 come before cpu2 (AGX Orin capture)."""
+    if l4t_major < 35:
+        return sorted(c for c in cpus if c < 10)
+    return sorted(cpus, key=lambda c: f"cpu{c}")
 
 
 def show(root: Path) -> str:
@@ -32,18 +53,25 @@ def show(root: Path) -> str:
     gpu_max = int(info["gpu_max_mhz"]) * 1_000_000
     emc_max = int(info["emc_max_mhz"]) * 1_000_000
     soc = info["soc"]
-    lines = [f"SOC family:tegra{soc[1:]}  Machine:{MACHINES.get(soc, 'unknown')}", f"Online CPUs: {_ranges(online)}"]
-    for cpu in online:
+    idle = IDLE_STATES.get(soc, "C1=1 c7=1 ")
+    lines = [headline(info).rstrip("\n"), f"Online CPUs: {_ranges(online)}"]
+    for cpu in cpu_order(online, int(info["l4t_major"])):
         cur = cpu_max if pinned else cpu_min
         lines.append(
             f"cpu{cpu}: Online=1 Governor=schedutil MinFreq={cpu_min} MaxFreq={cpu_max} CurrentFreq={cur} "
-            "IdleStates: C1=1 c7=1"
+            f"IdleStates: {idle}"
         )
     gpu_min = gpu_max if pinned else 114750000
     lines.append(f"GPU MinFreq={gpu_min} MaxFreq={gpu_max} CurrentFreq={gpu_min}")
     emc_cur = emc_max if pinned else 204000000
     lines.append(f"EMC MinFreq=204000000 MaxFreq={emc_max} CurrentFreq={emc_cur} FreqOverride={int(pinned)}")
-    lines.append(f"Fan: PWM={255 if pinned else 0}")
+    pwm = 255 if pinned else 0
+    # R32's script reads /sys/devices/pwm-fan/target_pwm; R35's walks the hwmon pwm nodes
+    # and names nvfancontrol's state (NVIDIA jetson_clocks, do_fan, R32.4 and R35 copies)
+    if int(info["l4t_major"]) >= 35:
+        lines.append(f"FAN Dynamic Speed control=active hwmon4_pwm1={pwm}")
+    else:
+        lines.append(f"Fan: PWM={pwm}")
     lines.append(f"NV Power Mode: {conf.modes[mode]}")
     return "\n".join(lines) + "\n"
 
@@ -71,8 +99,10 @@ def main(argv: list[str], root: Path = Path("/")) -> int:
             "(STAND-IN for NVIDIA jetson_clocks, tx2setup sim)\n"
         )
         return 0
-    if root == Path("/") and os.geteuid() != 0:
-        sys.stderr.write("Error: Run this script($0) as a root user\n".replace("$0", "jetson_clocks"))
+    if argv and argv[0] == "--show" and not nvpmodel.is_root(root):
+        sys.stdout.write(headline(json.loads((root / BOARD).read_text())))
+    if not nvpmodel.is_root(root):
+        sys.stdout.write(ROOT_ERROR.format(path=INSTALLED_AT))
         return 1
     if argv and argv[0] == "--show":
         sys.stdout.write(show(root))

@@ -109,6 +109,29 @@ def set_mode(conf: Conf, root: Path, mode: int) -> None:
         (root / CLOCKS_STATE).unlink()
 
 
+def is_root(root: Path) -> bool:
+    """Whether the caller may do what only root may (a fake root in unit tests counts as root)."""
+    return root != Path("/") or os.geteuid() == 0
+
+
+def l4t_major(root: Path) -> int:
+    try:
+        return int(json.loads((root / BOARD).read_text()).get("l4t_major", 0))
+    except (OSError, ValueError):
+        return 0
+
+
+# What the login user sees after the mode on L4T R32: nvpmodel then reads the EMC cap,
+# which only root may read (13 = EACCES). Real capture: tests/fixtures/real/
+# nvpmodel-q-r32-nano-default.txt (https://github.com/NVIDIA-AI-IOT/jetbot/issues/49);
+# TX2/Xavier have the same file (jetson_clocks' do_emc). The capture is a terminal's, so
+# stdout/stderr are not told apart: the lines go to stdout, the stricter case for readers.
+EMC_CAP = "/sys/kernel/nvpmodel_emc_cap/emc_iso_cap"
+NON_ROOT_QUERY_ERRORS = (
+    f"NVPM ERROR: Error opening {EMC_CAP}: 13\nNVPM ERROR: failed to read PARAM EMC: ARG MAX_FREQ: PATH {EMC_CAP}\n"
+)
+
+
 def needs_reboot(conf: Conf, root: Path, target: int) -> bool:
     """R35+ Orin (t234): a mode with another set of online cores asks for a reboot."""
     try:
@@ -174,7 +197,7 @@ def main(argv: list[str], root: Path = Path("/")) -> int:
         if not mode_arg.isdigit() or int(mode_arg) not in conf.modes:
             err.write(f"NVPM ERROR: Invalid power mode ID: {mode_arg}\n")
             return 1
-        if os.geteuid() != 0 and root == Path("/"):
+        if not is_root(root):
             err.write("NVPM ERROR: failed to set power mode: permission denied (run as root)\n")
             return 1
         target = int(mode_arg)
@@ -194,6 +217,8 @@ def main(argv: list[str], root: Path = Path("/")) -> int:
             out.write(f"NVPM VERB: Power mode set to {conf.modes[int(mode_arg)]} ({mode_arg})\n")
     if query:
         out.write(format_query(conf, current_mode(conf, root)))
+        if not is_root(root) and l4t_major(root) == 32:
+            out.write(NON_ROOT_QUERY_ERRORS)
     if not (query or mode_arg is not None or print_modes):
         out.write(USAGE)
     return 0

@@ -29,11 +29,16 @@ from . import nvpmodel
 
 BOARD = "etc/tx2setup-sim/board.json"
 PIDFILE = "run/tegrastats.pid"
+# Temperature sensors in the order real lines print them (tests/fixtures/real/):
+# TX2 tegrastats-r32-tx2-default.txt, AGX Xavier tegrastats-r32-agx-xavier-default.txt,
+# AGX Orin tegrastats-r35plus-agx-orin.txt (CV0..2 and GPU read -256C while power-gated).
 TEMPS = {
     "t186": ["PLL", "MCPU", "PMIC", "Tboard", "GPU", "BCPU", "thermal", "Tdiode"],
-    "t194": ["AO", "GPU", "Tdiode", "PMIC", "AUX", "CPU", "thermal", "Tboard"],
-    "t234": ["CPU", "SOC2", "SOC0", "CV1", "GPU", "tj", "SOC1", "CV2"],
+    "t194": ["AO", "GPU", "Tboard", "Tdiode", "AUX", "CPU", "thermal", "PMIC"],
+    "t234": ["CV0", "CPU", "Tboard", "SOC2", "Tdiode", "SOC0", "CV1", "GPU", "tj", "SOC1", "CV2"],
 }
+# engines the AGX Orin capture prints between GR3D_FREQ and the temperatures
+T234_ENGINES = "VIC_FREQ 729 APE 174"
 # Power rails are the module's INA3221 monitors, so they depend on the module (carrier
 # design), not on the SoC or the L4T; the L4T only changes the unit (R35+ writes mW).
 RAILS = {
@@ -41,7 +46,8 @@ RAILS = {
     "tx2-nx": ["VDD_IN", "VDD_CPU_GPU", "VDD_SOC"],
     "agx-xavier": ["GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"],
     "xavier-nx": ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"],
-    "agx-orin": ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"],
+    # NC: unconnected INA3221 channels, printed as such (tegrastats-r35plus-agx-orin.txt)
+    "agx-orin": ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "NC", "VDDQ_VDD2_1V8AO", "NC"],
     "orin-nx": ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"],
     "orin-nano": ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"],
 }
@@ -51,7 +57,7 @@ GPU_CLUSTERS = {"agx-orin": 2}
 GPU_IDLE_MHZ = {"t186": 114, "t194": 114, "t234": 305, "agx-orin": 0}
 LINE_RE = re.compile(
     r"^(?:(?P<ts>\d\d-\d\d-\d{4} \d\d:\d\d:\d\d) )?RAM (?P<ram_used>\d+)/(?P<ram_total>\d+)MB "
-    r"\(lfb (?P<lfb>\d+)x(?P<lfb_size>\d+)MB\) SWAP (?P<swap_used>\d+)/(?P<swap_total>\d+)MB \(cached \d+MB\) "
+    r"\(lfb (?P<lfb>\d+)x(?P<lfb_size>\d+)MB\) (?:SWAP (?P<swap_used>\d+)/(?P<swap_total>\d+)MB \(cached \d+MB\) )?"
     r"CPU \[(?P<cpus>[^\]]*)\] EMC_FREQ (?P<emc>\d+)%(?:@(?P<emc_mhz>\d+))? "
     r"GR3D_FREQ (?P<gr3d>\d+)%(?:@\[?(?P<gr3d_mhz>\d+)(?:,\d+)*\]?)?(?P<rest>.*)$"
 )
@@ -92,9 +98,21 @@ def _meminfo(path: Path = Path("/proc/meminfo")) -> tuple[int, int]:
 
 
 def format_line(
-    info: dict[str, Any], conf: nvpmodel.Conf, mode: int, loads: list[int], pinned: bool, host_used_mb: int, now: float
+    info: dict[str, Any],
+    conf: nvpmodel.Conf,
+    mode: int,
+    loads: list[int],
+    pinned: bool,
+    host_used_mb: int,
+    now: float,
+    as_root: bool = True,
 ) -> str:
-    """One tegrastats line for this board's SoC and L4T, from measured loads."""
+    """One tegrastats line for this board's SoC and L4T, from measured loads.
+
+    On R32 the login user gets no clocks after EMC_FREQ and GR3D_FREQ ("EMC_FREQ 0%
+    GR3D_FREQ 0%", tegrastats-r32-*-default.txt); root gets "@MHz" and APE
+    (tegrastats-r28-tx2-root.txt). R35+ captures show the clocks; whether as root is not
+    stated, so both users get them."""
     soc = info["soc"]
     r35 = int(info["l4t_major"]) >= 35
     total = int(info["ram_mb"])
@@ -124,14 +142,20 @@ def format_line(
     parts.append(f"RAM {used}/{total}MB (lfb {max(1, (total - used) // 16)}x4MB)")
     parts.append(f"SWAP 0/{total // 2}MB (cached 0MB)")
     parts.append(f"CPU [{','.join(cells)}]")
-    parts.append(f"EMC_FREQ {min(99, round(avg / 4))}%@{info['emc_max_mhz']}")
-    parts.append(f"GR3D_FREQ 0%@{gpu}")
+    clocks = r35 or as_root
+    emc_pct = min(99, round(avg / 4))
+    parts.append(f"EMC_FREQ {emc_pct}%@{info['emc_max_mhz']}" if clocks else f"EMC_FREQ {emc_pct}%")
+    parts.append(f"GR3D_FREQ 0%@{gpu}" if clocks else "GR3D_FREQ 0%")
+    if soc == "t234":
+        parts.append(T234_ENGINES)
+    elif as_root and not r35:
+        parts.append("APE 150")
     base_t = 30.0 + avg * 0.15
     for i, sensor in enumerate(TEMPS[soc]):
         if sensor == "PMIC":
             parts.append("PMIC@100C")
-        elif soc == "t234" and sensor.startswith("CV"):
-            parts.append(f"{sensor}@-256C")  # CV engines are power-gated when idle
+        elif soc == "t234" and (sensor.startswith("CV") or sensor == "GPU"):
+            parts.append(f"{sensor}@-256C")  # power-gated while idle; no GPU here ever works
         else:
             t = base_t + (i % 3) * 0.5
             parts.append(f"{sensor}@{t:.2f}C" if r35 else f"{sensor}@{t:.1f}C".replace(".0C", "C"))
@@ -166,7 +190,7 @@ def parse_line(line: str) -> dict[str, Any]:
         "timestamp": m.group("ts"),
         "ram_used_mb": int(m.group("ram_used")),
         "ram_total_mb": int(m.group("ram_total")),
-        "swap_total_mb": int(m.group("swap_total")),
+        "swap_total_mb": int(m.group("swap_total")) if m.group("swap_total") else None,
         "cpus": cpus,
         "emc_pct": int(m.group("emc")),
         "gr3d_pct": int(m.group("gr3d")),
@@ -253,7 +277,8 @@ def main(argv: list[str], root: Path = Path("/")) -> int:
             mode = nvpmodel.current_mode(conf, root)
             pinned = (root / nvpmodel.CLOCKS_STATE).exists()
             total, avail = _meminfo()
-            line = format_line(info, conf, mode, sampler.loads(), pinned, total - avail, time.time())
+            loads = sampler.loads()
+            line = format_line(info, conf, mode, loads, pinned, total - avail, time.time(), nvpmodel.is_root(root))
             out.write(line + "\n")
             out.flush()
     except (KeyboardInterrupt, BrokenPipeError):
