@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from flash_helpers import STANDIN_BSP
+from flash_helpers import HOST_FAKES, STANDIN_BSP
 
-from tx2setup.flash import session
+from tx2setup.flash import rootfs_user, session
 
 
 @pytest.fixture
@@ -28,6 +28,14 @@ def bsp(tmp_path: Path) -> Path:
     dest = tmp_path / "Linux_for_Tegra"
     shutil.copytree(STANDIN_BSP, dest, symlinks=True)
     return dest
+
+
+@pytest.fixture(autouse=True)
+def host_qemu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host with qemu-aarch64-static and its binfmt_misc entry (fakes: tests/flash/host_fakes)."""
+    monkeypatch.setattr(rootfs_user, "QEMU_AARCH64", HOST_FAKES / "qemu-aarch64-static")
+    monkeypatch.setattr(rootfs_user, "BINFMT_DIR", HOST_FAKES / "binfmt_misc")
+    monkeypatch.setenv("STANDIN_QEMU_AARCH64", str(HOST_FAKES / "qemu-aarch64-static"))
 
 
 @pytest.fixture

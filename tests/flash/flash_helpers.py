@@ -9,6 +9,7 @@ from tx2setup.flash import session
 REPO = Path(__file__).resolve().parents[2]
 STANDIN_BSP = REPO / "tests" / "standin_bsp" / "Linux_for_Tegra"
 SYSFS = REPO / "tests" / "fixtures" / "sysfs"
+HOST_FAKES = REPO / "tests" / "flash" / "host_fakes"
 
 
 def sysfs(name: str) -> Path:

@@ -53,6 +53,14 @@ def _ask(prompt: str, hide: bool) -> str:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for flashed boards on the network (SSH).")
 @click.option("--wait-timeout", "wait_timeout_s", type=float, default=900.0, show_default=True, help="Seconds to wait.")
 @click.option("--then-provision", is_flag=True, help="Provision the flashed boards right away.")
+@click.option(
+    "--write-become-vault",
+    "become_vault",
+    type=click.Path(dir_okay=False),
+    help="Write the created user's sudo password, vaulted, as ansible_become_password into this "
+    "group_vars/host_vars file next to the inventory (e.g. group_vars/all/become.yml); "
+    "encrypted with --vault-password-file / ANSIBLE_VAULT_PASSWORD_FILE.",
+)
 @click.option("--log-dir", type=click.Path(file_okay=False), help="Where the per-board logs go.")
 @click.option("--min-free-gib", type=float, default=32.0, show_default=True, help="Free disk the BSP folder needs.")
 @click.option("--sysfs-root", default="/sys", show_default=True, help="Where sysfs is (for tests).")
@@ -71,6 +79,7 @@ def flash(
     wait: bool,
     wait_timeout_s: float,
     then_provision: bool,
+    become_vault: str | None,
     log_dir: str | None,
     min_free_gib: float,
     sysfs_root: str,
@@ -114,6 +123,7 @@ def flash(
         min_free_bytes=int(min_free_gib * session.GIB),
         vault_password_file=vault_password_file,
         accept_license=accept_license,
+        become_vault=Path(become_vault).absolute() if become_vault else None,
     )
     hooks = session.Hooks(
         ask_board=_ask_board if interactive else None,
@@ -153,7 +163,10 @@ def flash(
 
                 _summary(result)
 
-        session.run_provision(summary.inventory, summary.flashed, show, vault_password_file)
+        # the vault just written is read with the same vault password file (flag or env)
+        from tx2setup.flash.become_vault import vault_password_file as vault_file
+
+        session.run_provision(summary.inventory, summary.flashed, show, vault_file(vault_password_file))
 
 
 LIST_KEYS = ("port", "product_id", "modules", "serial", "host", "matched_by", "check")
@@ -229,6 +242,8 @@ def _print_summary(summary: object, as_json: bool) -> None:
         click.echo(f"not flashed: {line}")
     if summary.password_generated:
         click.echo(f"user {summary.user}: SSH key only (a random password was set)")
+    if summary.become_vault is not None:
+        click.echo(f"sudo password of {summary.user}: vaulted as ansible_become_password in {summary.become_vault}")
     nxt = summary.next_step()
     if nxt:
         click.echo(f"next: {nxt}")

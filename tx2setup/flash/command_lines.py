@@ -62,8 +62,13 @@ def mass(module: Module, count: int, l4t: str, board: str | None = None) -> tupl
     return build, flash
 
 
-def create_user(name: str, password: str, hostname: str | None) -> list[str]:
-    argv = [CREATE_USER, "-u", name, "-p", password, "--accept-license"]
+def create_user(name: str, hostname: str | None) -> list[str]:
+    """No `-p`: a password on a command line is readable by every local user in /proc/PID/cmdline.
+
+    Without it the script makes one up; tx2setup then writes the real one's hash into the
+    rootfs (rootfs_user.set_password).
+    """
+    argv = [CREATE_USER, "-u", name, "--accept-license"]
     if hostname:
         argv += ["-n", hostname]
     return argv

@@ -54,8 +54,8 @@ def _decrypt(board: Board, key: str, ciphertext: str, vault_password_file: str |
             f"host {board.name}: {key}: vault-encrypted; pass --vault-password-file or set ANSIBLE_VAULT_PASSWORD_FILE"
         )
     # ansible-core is a dependency anyway; import it only when a vaulted value shows up
-    from ansible.errors import AnsibleError  # type: ignore[import-untyped]
-    from ansible.parsing.vault import VaultLib, VaultSecret  # type: ignore[import-untyped]
+    from ansible.errors import AnsibleError
+    from ansible.parsing.vault import VaultLib, VaultSecret
 
     try:
         secret = Path(pw_file).read_bytes().strip()

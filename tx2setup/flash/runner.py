@@ -186,8 +186,12 @@ def run_logged(
     env: Mapping[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
     secrets: Sequence[str] = (),
+    mask_line: Callable[[str], str] | None = None,
 ) -> Outcome:
-    """Run `argv` in `cwd`, append its output (masked) to `log_path`, kill it after `timeout_s`."""
+    """Run `argv` in `cwd`, append its output (masked) to `log_path`, kill it after `timeout_s`.
+
+    `mask_line` masks what `secrets` cannot name in advance (a password the tool makes up).
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with log_path.open("a", encoding="utf-8") as log:
@@ -209,6 +213,8 @@ def run_logged(
             assert proc.stdout is not None
             for raw in proc.stdout:
                 line = mask(raw.rstrip("\n"), secrets)
+                if mask_line is not None:
+                    line = mask_line(line)
                 log.write(line + "\n")
                 log.flush()
                 if on_line is not None:

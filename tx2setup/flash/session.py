@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from tx2setup import cache, fleet, plan
-from tx2setup.errors import EnvironmentProblem, InventoryError, NotRootError, RemoteError, UserError
+from tx2setup.errors import EnvironmentProblem, InventoryError, NotRootError, RemoteError, Tx2SetupError, UserError
+from tx2setup.flash import become_vault, bsp_data, command_lines, credentials, network, rootfs_user, runner
 from tx2setup.flash import bsp as bsp_mod
-from tx2setup.flash import bsp_data, command_lines, credentials, network, runner
 from tx2setup.flash.detect import DEFAULT_SYSFS, RecoveryDevice, product_map, scan
 from tx2setup.flash.match import AskFn, Assignment, MatchResult, match
 from tx2setup.matrix import Matrix
@@ -104,6 +104,7 @@ class FlashOptions:
     min_free_bytes: int = DEFAULT_MIN_FREE_GIB * GIB
     vault_password_file: str | None = None
     accept_license: bool = False
+    become_vault: Path | None = None  # write the user's password here, vaulted (ansible_become_password)
 
 
 @dataclass
@@ -120,6 +121,9 @@ class Hooks:
     arp_table: Path = network.ARP_TABLE
     lease_files: Sequence[Path] = network.LEASE_FILES
     note: Callable[[str], None] = field(default=lambda _m: None)  # one line before a slow step (CLI: stderr)
+    # what l4t_create_default_user.sh needs on the host (rootfs_user.check_host)
+    qemu_aarch64: Path | None = None  # None: rootfs_user.QEMU_AARCH64
+    binfmt_dir: Path | None = None  # None: rootfs_user.BINFMT_DIR
 
 
 @dataclass
@@ -160,6 +164,8 @@ class Summary:
     inventory: Path
     skipped: list[str] = field(default_factory=list)
     chained: bool = False  # --then-provision: provisioning follows, no "next:" hint
+    become_vault: Path | None = None  # where the vaulted ansible_become_password was written
+    vault_password_file: str | None = None  # the --vault-password-file given (for the next step)
 
     @property
     def ok(self) -> bool:
@@ -172,7 +178,10 @@ class Summary:
     def next_step(self) -> str | None:
         if not self.flashed or self.chained:
             return None
-        return f"tx2setup provision -i {self.inventory} --limit {','.join(self.flashed)}"
+        step = f"tx2setup provision -i {self.inventory} --limit {','.join(self.flashed)}"
+        if self.become_vault is not None and self.vault_password_file:
+            step += f" --vault-password-file {self.vault_password_file}"
+        return step
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +189,7 @@ class Summary:
             "l4t": self.l4t,
             "bsp": str(self.bsp),
             "user": self.user,
+            "become_vault": str(self.become_vault) if self.become_vault else None,
             "log_dir": str(self.log_dir),
             "ok": self.ok,
             "boards": [
@@ -296,6 +306,8 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
             "--then-provision: provisioning (tx2setup.provision) is not available in this install; "
             "flash without it and run `tx2setup provision` afterwards"
         )
+    # before the inventory, the BSP or the disk: without these nothing can be flashed at all
+    rootfs_user.check_host(hooks.qemu_aarch64, hooks.binfmt_dir)
     matrix = load_matrix()
     data = bsp_data.load()
     boards = load_boards(opts.inventory, opts.limit, opts.vault_password_file)
@@ -364,6 +376,7 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
             "read Linux_for_Tegra/rootfs/usr/share/doc/nvidia-tegra/, then pass --accept-license"
         )
     user = credentials.resolve([a.board for a in assigned], opts.vault_password_file, hooks.ask, inv_label)
+    _check_become_vault(opts, assigned)
 
     initrd = mass or any(command_lines.uses_nvme(matrix.module(a.board.module)) for a in assigned)
     tools = bsp_mod.required_tools(initrd)
@@ -398,19 +411,54 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
     )
 
 
+def _check_become_vault(opts: FlashOptions, assigned: Sequence[Assignment]) -> None:
+    """--write-become-vault: a vault password, and a file tx2setup may own that the boards read."""
+    if opts.become_vault is None:
+        return
+    if become_vault.vault_password_file(opts.vault_password_file) is None:
+        raise UserError(
+            f"--write-become-vault {opts.become_vault}: needs a vault password to encrypt with: "
+            "pass --vault-password-file or set ANSIBLE_VAULT_PASSWORD_FILE"
+        )
+    hosts = [a.board.name for a in assigned]
+    become_vault.check_target(opts.become_vault, opts.inventory, hosts, [a.board.groups for a in assigned])
+
+
 def _hostname(name: str) -> str | None:
     return name if HOSTNAME_LABEL.match(name) else None
 
 
 def _create_user(prep: Prepared, log: Path, hooks: Hooks, hostname: str | None) -> str | None:
-    """Run l4t_create_default_user.sh (+ the key); an error text, or None when it worked."""
+    """The default user in the rootfs, afresh for this board; an error text, or None when it worked.
+
+    The script cannot be run twice on one rootfs on R32, and keeps the old password on
+    R36 (rootfs_user's docstring): what the last run created for this user goes first.
+    It gets no `-p`; the password's hash goes into the rootfs's shadow file after it ran.
+    """
     user = prep.user
-    argv = command_lines.create_user(user.name, user.password, hostname)
-    outcome = runner.run_logged(argv, prep.bsp, log, prep.options.timeout_s, env=hooks.env, secrets=[user.password])
+    rootfs = prep.bsp / "rootfs"
+    try:
+        rootfs_user.clear_user(rootfs, user.name)
+    except Tx2SetupError as exc:
+        return f"l4t_create_default_user.sh not run: {exc.message}"
+    argv = command_lines.create_user(user.name, hostname)
+    outcome = runner.run_logged(
+        argv,
+        prep.bsp,
+        log,
+        prep.options.timeout_s,
+        env=hooks.env,
+        secrets=[user.password],
+        mask_line=rootfs_user.mask_password_line,
+    )
     if outcome.timed_out or outcome.returncode != 0:
         why = "timed out" if outcome.timed_out else f"exit status {outcome.returncode}"
         return f"l4t_create_default_user.sh failed ({why}); see {log}"
-    credentials.install_key(prep.bsp / "rootfs", user)
+    try:
+        rootfs_user.set_password(rootfs, user.name, user.password)
+    except Tx2SetupError as exc:
+        return f"setting {user.name}'s password in the rootfs failed: {exc.message}"
+    credentials.install_key(rootfs, user)
     return None
 
 
@@ -457,6 +505,11 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
                 )
             )
 
+    written = None
+    if opts.become_vault is not None and any(r.ok for r in results):
+        vault_file = become_vault.vault_password_file(opts.vault_password_file)
+        assert vault_file is not None  # prepare() refused the run otherwise
+        written = become_vault.write(opts.become_vault, prep.user.password, vault_file)
     if opts.wait:
         _wait_for_network(prep, results, hooks)
     return Summary(
@@ -470,6 +523,8 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
         inventory=opts.inventory,
         skipped=prep.skipped,
         chained=opts.then_provision,
+        become_vault=written,
+        vault_password_file=opts.vault_password_file,
     )
 
 
