@@ -49,6 +49,8 @@ class Module(Strict):
     flash_board: str
     power_modes: dict[int, str] = Field(min_length=1)
     default_power_mode: int
+    # where the entry was checked: a public URL, or repo:path (issue 11: every row has one)
+    source: str = Field(min_length=1)
     notes: str = ""
 
     @field_validator("compatible")
@@ -120,10 +122,16 @@ class PyTorch(Artifact):
     # for JetPack 6 the index, not a file URL, is what the publisher documents.
     index_url: str | None = Field(default=None, pattern=r"^https?://")
     url_verified: bool = True  # False: the file URL was derived from a pattern, never fetched
+    # The wheel's file name where the URL does not end in it: NVIDIA published torch 1.10.0
+    # for JetPack 4.6 as a box.com share (.../fjtbno0vpo676a25cgvuqc1wty0fkkg6.whl), and pip
+    # installs a wheel only under its real name (dusty-nv/jetson-containers
+    # packages/ml/pytorch/config.py: PYTORCH_WHL beside PYTORCH_URL).
+    wheel: str | None = Field(default=None, pattern=r"^[^/]+\.whl$")
+    source: str = ""  # where the wheel URL was found (a public URL, or repo:path)
 
     @property
     def wheel_name(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return self.wheel or self.url.rsplit("/", 1)[-1]
 
 
 WHEEL_RE = re.compile(
@@ -182,6 +190,8 @@ class Release(Strict):
     # nvpmodel modes that differ from the module's own table on this release (module key ->
     # id -> name), e.g. MAXN_SUPER on Orin Nano / NX with JetPack 6.2
     power_modes: dict[str, dict[int, str]] = Field(default_factory=dict)
+    # where the row (JetPack <-> L4T <-> stack) was checked: public URLs or repo:path, ";"-separated
+    source: str = Field(min_length=1)
     notes: str = ""
 
     _versions = field_validator("jetpack", "l4t", "cuda", "cudnn", "tensorrt")(
@@ -219,6 +229,192 @@ class Release(Strict):
             f"# R{parts[0]} (release), REVISION: {revision}, GCID: 00000000, BOARD: {board}, "
             "EABI: aarch64, DATE: Thu Jan  1 00:00:00 UTC 2026"
         )
+
+
+# --- JetPack's apt packages: names and version strings -------------------------------
+# The one place the role (through the plan), the verify check and the sim's stand-in apt
+# repository take package names and version formats from (issue 11, defect 3).
+#
+# Names. cuDNN 9 on JetPack 6.1+ is `libcudnn9-cuda-12` / `libcudnn9-dev-cuda-12`: there is
+# no package `libcudnn9` (dusty-nv/jetson-containers packages/cuda/cudastack/config.py,
+# CUDNN_PACKAGES for CUDA 12.6). cuDNN 7/8 is `libcudnn<major>` / `libcudnn<major>-dev`
+# (same file, JetPack 5: "libcudnn8 libcudnn8-dev").
+#
+# Versions, as `dpkg-query -W` prints them on a flashed board (tests/fixtures/real/dpkg-query-*):
+#   nvidia-l4t-core  <L4T>-<YYYYMMDDhhmmss>   32.7.4-20230608212426, 35.4.1-20230801124926,
+#                                             36.4.4-20250616085344 (rbonghi/jetson_stats#706)
+#   nvidia-jetpack   JetPack 4/5: <JP>-b<N>   4.6.4-b39, 5.1.2-b104
+#                    JetPack 6:   <JP>+b<N>   6.2.1+b38, 6.2.2+b24
+#   libcudnn8        8.2.1.32-1+cuda10.2, 8.6.0.166-1+cuda11.4 (jetson-containers
+#                    packages/cuda/cudastack/config.py: libcudnn8_8.6.0.166-1+cuda11.4_arm64.deb)
+#   libcudnn9-cuda-12  9.3.0.75-1 (no +cuda suffix)
+#   tensorrt         8.2.1.9-1+cuda10.2, 8.5.2.2-1+cuda11.4, 10.3.0.30-1+cuda12.5 (sic: 12.5 on JP 6.1/6.2)
+#   python3-libnvinfer 8.2.1-1+cuda10.2, 8.5.2-1+cuda11.4, 10.3.0.30-1+cuda12.5
+#   cuda-toolkit-X-Y 10.2.460-1, 12.6.11-1
+# Where each string was seen is in docs/real-boards.md ("Matrix") and the fixtures' headers.
+L4T_CORE_RE = re.compile(r"^(\d+\.\d+\.\d+)-(\d{14})$")
+JETPACK_PKG_RE = re.compile(r"^(\d+(?:\.\d+)*)([-+])b(\d+)$")
+
+
+class StackVersions(BaseModel):
+    """Full dpkg version strings of one release's packages (what the sim's repository serves)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    l4t_stamp: str  # the build stamp of nvidia-l4t-core (and every nvidia-l4t-* package)
+    jetpack_build: int  # nvidia-jetpack's b<N>
+    cuda_toolkit: str
+    cudnn: str
+    tensorrt: str
+    python3_libnvinfer: str
+    source: str
+
+
+def _sv(stamp: str, build: int, cuda: str, cudnn: str, trt: str, pytrt: str, src: str) -> StackVersions:
+    return StackVersions(
+        l4t_stamp=stamp,
+        jetpack_build=build,
+        cuda_toolkit=cuda,
+        cudnn=cudnn,
+        tensorrt=trt,
+        python3_libnvinfer=pytrt,
+        source=src,
+    )
+
+
+_JP46 = ("10.2.460-1", "8.2.1.32-1+cuda10.2", "8.2.1.9-1+cuda10.2", "8.2.1-1+cuda10.2")
+_JP51 = ("8.6.0.166-1+cuda11.4", "8.5.2.2-1+cuda11.4", "8.5.2-1+cuda11.4")
+_JP61 = ("12.6.11-1", "9.3.0.75-1", "10.3.0.30-1+cuda12.5", "10.3.0.30-1+cuda12.5")
+_R327_POOL = "repo.download.nvidia.com/jetson r32.7 pool listing (code index id 10005316993); "
+_JP4_DPKG = "dpkg -l of a JetPack 4.6.4 board (code index id 17467787933)"
+# Known real version strings per JetPack (keys: matrix JetPack). Releases not listed here get
+# strings of the same documented shape with a made-up build (see package_versions()).
+KNOWN_VERSIONS: dict[str, StackVersions] = {
+    "4.6.1": _sv("20220219090432", 110, *_JP46, _R327_POOL + _JP4_DPKG),
+    "4.6.2": _sv("20220420143418", 5, *_JP46, _R327_POOL + _JP4_DPKG),
+    "4.6.3": _sv("20221122092935", 17, *_JP46, _R327_POOL + _JP4_DPKG),
+    "4.6.4": _sv("20230608212426", 39, *_JP46, _R327_POOL + _JP4_DPKG),
+    "4.6.5": _sv("20240611161210", 29, *_JP46, _R327_POOL + _JP4_DPKG),
+    "4.6.6": _sv("20241104234540", 24, *_JP46, _R327_POOL + _JP4_DPKG),
+    # JetPack 5.1.2 (L4T 35.4.1): nvidia-l4t-core 35.4.1-20230801124926 and nvidia-jetpack
+    # 5.1.2-b104 (code index ids 17745015583, 63301241348); cuda-toolkit-11-4 not seen: 11.4.19-1
+    # is the CUDA 11.4.4 meta-package version jetson-containers' r35 images install (unconfirmed).
+    "5.1.2": _sv(
+        "20230801124926",
+        104,
+        "11.4.19-1",
+        *_JP51,
+        "code index ids 17745015583, 63301241348; "
+        "dusty-nv/jetson-containers packages/cuda/cudastack/config.py (libcudnn8 8.6.0.166-1+cuda11.4)",
+    ),
+    "5.1.3": _sv(
+        "20240219203809",
+        29,
+        "11.4.19-1",
+        *_JP51,
+        "code index id 63002735621 (nvidia-jetpack 5.1.3-b29, nvidia-l4t-core 35.5.0-20240219203809)",
+    ),
+    "6.2.1": _sv(
+        "20250616085344",
+        38,
+        *_JP61,
+        "https://github.com/rbonghi/jetson_stats/pull/706 (nvidia-l4t-core "
+        "36.4.4-20250616085344); reComputer J501 guide, dpkg -l (code index id 60282601653)",
+    ),
+    "6.2.2": _sv(
+        "20250616085344",
+        24,
+        *_JP61,
+        "code index id 52088695842 (nvidia-jetpack 6.2.2+b24, cuDNN "
+        "9.3.0.75-1, TensorRT 10.3.0.30-1+cuda12.5); l4t stamp not seen, 6.2.1's reused",
+    ),
+}
+
+
+def cuda_dash(cuda: str) -> str:
+    """'10.2' -> '10-2' (the suffix of cuda-toolkit-10-2)."""
+    major, minor = version_key(cuda)[:2]
+    return f"{major}-{minor}"
+
+
+def cudnn_package(cudnn: str, cuda: str) -> tuple[str, str]:
+    """(runtime, dev) package names of cuDNN `cudnn` built for CUDA `cuda`."""
+    major = version_key(cudnn)[0]
+    if major >= 9:  # jetson-containers packages/cuda/cudastack/config.py: libcudnn9-cuda-12
+        cuda_major = version_key(cuda)[0]
+        return f"libcudnn{major}-cuda-{cuda_major}", f"libcudnn{major}-dev-cuda-{cuda_major}"
+    return f"libcudnn{major}", f"libcudnn{major}-dev"
+
+
+def jetpack_separator(jetpack: str) -> str:
+    """'-' before the build number on JetPack 4/5 (4.6.4-b39), '+' on JetPack 6 (6.2.1+b38)."""
+    return "+" if version_key(jetpack)[0] >= 6 else "-"
+
+
+def stack_packages(rel: Release) -> list[dict[str, str]]:
+    """The JetPack packages the jetpack role installs and verify checks (see stack_packages_of)."""
+    return stack_packages_of(rel.jetpack, rel.l4t, rel.cuda, rel.cudnn, rel.tensorrt)
+
+
+def stack_packages_of(jetpack: str, l4t: str, cuda: str, cudnn: str, tensorrt: str) -> list[dict[str, str]]:
+    """The JetPack packages of a stack, each with the version prefix it is pinned to
+    (apt: `name=prefix*`; "" = any version).
+
+    The prefixes end in the version's separator, so JetPack 6.2 ("6.2+b") never takes
+    6.2.1+b38 from the same r36.4 repository, nor L4T 36.4.3 ("36.4.3-") a 36.4.30."""
+    cudnn_name, _dev = cudnn_package(cudnn, cuda)
+    return [
+        {"name": "nvidia-l4t-core", "version": f"{l4t}-"},
+        {"name": "nvidia-jetpack", "version": f"{jetpack}{jetpack_separator(jetpack)}b"},
+        {"name": f"cuda-toolkit-{cuda_dash(cuda)}", "version": ""},
+        {"name": cudnn_name, "version": f"{cudnn}."},
+        {"name": "tensorrt", "version": f"{tensorrt}."},
+        {"name": "python3-libnvinfer", "version": f"{tensorrt}"},
+    ]
+
+
+def package_versions(rel: Release) -> dict[str, str]:
+    """Package name -> the full dpkg version of that package on a board of this release:
+    the strings seen on real boards where known (KNOWN_VERSIONS), else the same shapes."""
+    known = KNOWN_VERSIONS.get(rel.jetpack)
+    cudnn, cudnn_dev = cudnn_package(rel.cudnn, rel.cuda)
+    suffix = "" if version_key(rel.cudnn)[0] >= 9 else f"+cuda{rel.cuda}"
+    stamp = known.l4t_stamp if known else "20240101000000"
+    build = known.jetpack_build if known else 1
+    cudnn_v = known.cudnn if known else f"{rel.cudnn}.1-1{suffix}"
+    return {
+        "nvidia-l4t-core": f"{rel.l4t}-{stamp}",
+        "nvidia-jetpack": f"{rel.jetpack}{jetpack_separator(rel.jetpack)}b{build}",
+        f"cuda-toolkit-{cuda_dash(rel.cuda)}": known.cuda_toolkit if known else f"{rel.cuda}.1-1",
+        cudnn: cudnn_v,
+        cudnn_dev: cudnn_v,
+        "tensorrt": known.tensorrt if known else f"{rel.tensorrt}.1-1+cuda{rel.cuda}",
+        "python3-libnvinfer": known.python3_libnvinfer if known else f"{rel.tensorrt}-1+cuda{rel.cuda}",
+    }
+
+
+def release_prefix(version: str) -> tuple[int, ...]:
+    """The leading dotted numbers of a dpkg version: '8.2.1.32-1+cuda10.2' -> (8, 2, 1, 32)."""
+    m = re.match(r"^(\d+(?:\.\d+)*)", version.strip())
+    return tuple(int(p) for p in m.group(1).split(".")) if m else ()
+
+
+def version_matches(package_version: str, planned: str) -> bool:
+    """Whether a package's dpkg version is the planned upstream version, part by part:
+    '9.3.0.75-1' is cuDNN 9.3.0, '10.2.460-1' is CUDA 10.2; '8.2.10.1-1' is not 8.2.1."""
+    want = version_key(planned)
+    return release_prefix(package_version)[: len(want)] == want
+
+
+def jetpack_of_package(version: str) -> str | None:
+    """The JetPack of an nvidia-jetpack version: '4.6.4-b39' and '6.2.1+b38' -> '4.6.4', '6.2.1'."""
+    m = JETPACK_PKG_RE.match(version.strip())
+    return m.group(1) if m else None
+
+
+def l4t_of_core_package(version: str) -> str | None:
+    """The L4T of an nvidia-l4t-core version: '32.7.4-20230608212426' -> '32.7.4'."""
+    m = L4T_CORE_RE.match(version.strip())
+    return m.group(1) if m else None
 
 
 def l4t_from_release_line(line: str) -> str | None:
@@ -260,7 +456,8 @@ class Matrix(Strict):
                 if self.modules[mod].default_power_mode not in modes:
                     raise ValueError(f"{where}: power_modes for {mod!r} lack the default mode")
             if rel.pytorch is not None:
-                why = wheel_mismatch(rel.pytorch.url, rel.pytorch.version, rel.python)
+                # the file name pip sees, which the URL may not carry (PyTorch.wheel)
+                why = wheel_mismatch("/" + rel.pytorch.wheel_name, rel.pytorch.version, rel.python)
                 if why:
                     raise ValueError(f"{where}: pytorch: {why}")
         keys = [version_key(r.jetpack) for r in self.releases]

@@ -7,7 +7,7 @@ from typing import Any
 
 from tx2setup.errors import MatrixError, PlanError
 from tx2setup.fleet import Board, Inventory, origin
-from tx2setup.matrix import Matrix, release_of, wheel_mismatch
+from tx2setup.matrix import Matrix, release_of, stack_packages, wheel_mismatch
 from tx2setup.matrix import load as load_matrix
 
 ACCEPTANCE_TORCH_FLOOR = (1, 10)
@@ -47,6 +47,12 @@ class BoardPlan:
     apt_sources: tuple[str, ...]
     emulated: bool
     notes: tuple[str, ...]
+    # Added for issue 11, with defaults so older callers keep working:
+    # the JetPack packages (name + pinned version prefix) from tx2setup.matrix.stack_packages,
+    # the one list the jetpack role installs and verify checks (libcudnn9-cuda-12 on JetPack 6.1+)
+    stack_packages: tuple[dict[str, str], ...] = ()
+    # the torch wheel's file name where the URL does not end in it (JetPack 4.6's box.com share)
+    torch_wheel_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,10 +127,10 @@ def resolve_board(inv: Inventory, board: Board, matrix: Matrix) -> BoardPlan:
             if why:
                 raise _err(inv, board, "torch_wheel_url", f"{why} (JetPack {release.jetpack})")
         if release.pytorch and not overridden and not release.pytorch.url_verified:
-            notes.append(
-                f"torch wheel URL unverified: install from {release.pytorch.index_url} (torch=={torch_v})"
-                " or set torch_wheel_url and torch_version"
+            where = (
+                f"install from {release.pytorch.index_url} (torch=={torch_v}) or " if release.pytorch.index_url else ""
             )
+            notes.append(f"torch wheel URL unverified: {where}set torch_wheel_url and torch_version")
         if torch_v and release_of(torch_v)[:2] < ACCEPTANCE_TORCH_FLOOR:
             notes.append(f"torch {torch_v} is below the acceptance benchmark's floor of 1.10")
 
@@ -174,6 +180,8 @@ def resolve_board(inv: Inventory, board: Board, matrix: Matrix) -> BoardPlan:
         apt_sources=tuple(release.apt_lines(module.soc, ov.get("nvidia_apt_base"))),
         emulated=board.emulated,
         notes=tuple(notes),
+        stack_packages=tuple(stack_packages(release)),
+        torch_wheel_name=release.pytorch.wheel if release.pytorch and torch_v and not overridden else None,
     )
 
 

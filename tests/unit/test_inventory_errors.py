@@ -108,7 +108,7 @@ INI_CASES = [
     pytest.param(f"b1 {GOOD_HOST} target_fps=nan", ("host b1", "target_fps", "positive"), id="target-nan"),
     pytest.param(
         "b1 ansible_host=10.0.0.1 jetson_module=orin-nano jetpack=6.0 power_mode=MAXN",
-        ("host b1", "power_mode", "has no power mode 'MAXN'", "0 MODE_15W"),
+        ("host b1", "power_mode", "has no power mode 'MAXN'", "0 15W"),
         id="power-mode-name",
     ),
     pytest.param(

@@ -141,7 +141,8 @@ def test_every_release_since_l4t_32_has_a_stack_with_a_matching_wheel() -> None:
 
 def test_jetpack_6_torch_comes_with_its_index_and_an_unverified_file_url() -> None:
     for rel in mx.load().releases:
-        assert rel.pytorch is None or rel.pytorch.url_verified == (rel.l4t_major < 36), rel.jetpack
+        if rel.pytorch is not None and rel.l4t_major >= 36:
+            assert not rel.pytorch.url_verified, rel.jetpack
         if rel.l4t_major == 36:
             assert rel.pytorch is not None
             assert rel.pytorch.index_url in (
@@ -152,11 +153,12 @@ def test_jetpack_6_torch_comes_with_its_index_and_an_unverified_file_url() -> No
 
 
 def test_a_wheel_that_does_not_fit_its_release_fails_the_load() -> None:
-    text = packaged_text().replace("torch-1.10.0+nv22.01-cp36-cp36m", "torch-1.10.0+nv22.01-cp38-cp38", 1)
+    # the JetPack 4 wheel's name is in `wheel` (its box.com URL does not carry it)
+    text = packaged_text().replace("wheel: torch-1.10.0-cp36-cp36m", "wheel: torch-1.10.0-cp38-cp38", 1)
     with pytest.raises(MatrixError, match=r"not Python 3\.6 \(cp36\)"):
         mx.parse(text, "matrix.yaml")
     text = packaged_text().replace('  version: "1.10.0"\n', '  version: "1.11.0"\n', 1)
-    with pytest.raises(MatrixError, match=r"is torch 1\.10\.0\+nv22\.01, not 1\.11\.0"):
+    with pytest.raises(MatrixError, match=r"is torch 1\.10\.0, not 1\.11\.0"):
         mx.parse(text, "matrix.yaml")
 
 
@@ -231,5 +233,70 @@ def test_matrix_module_view_shows_soc_arch_modes_and_notes(cli, monkeypatch: pyt
     res = cli("matrix", "--module", "orin-nano")
     assert res.code == 0, res.err
     assert "t234 / 8.7 (sm_87)" in res.out
-    assert "0 MODE_15W, 1 MODE_7W" in res.out and "2 MAXN_SUPER" in res.out
+    assert "0 15W, 1 7W" in res.out and "2 MAXN_SUPER" in res.out  # L4T 35/36 names (issue 11)
     assert "6.2.2 [" in res.out and "jetson-containers" in res.out  # notes as footnotes
+
+
+# Torch wheel URLs known to name a real NVIDIA file, each with where it was seen (issue 11,
+# defect 4). A matrix URL outside this table must say url_verified: false.
+JP4_TORCH = "https://nvidia.box.com/shared/static/fjtbno0vpo676a25cgvuqc1wty0fkkg6.whl"
+REDIST = "https://developer.download.nvidia.com/compute/redist/jp"
+KNOWN_REAL_TORCH_URLS = {
+    # dusty-nv/jetson-containers packages/ml/pytorch/config.py: pytorch_wget('1.10', ...)
+    JP4_TORCH: "torch-1.10.0-cp36-cp36m-linux_aarch64.whl",
+    # https://forums.developer.nvidia.com/t/pytorch-for-jetson/72048 (quoted in many public repos)
+    f"{REDIST}/v502/pytorch/torch-1.13.0a0+d0d6b1f2.nv22.10-cp38-cp38-linux_aarch64.whl": None,
+    f"{REDIST}/v511/pytorch/torch-2.0.0+nv23.05-cp38-cp38-linux_aarch64.whl": None,
+    f"{REDIST}/v512/pytorch/torch-2.1.0a0+41361538.nv23.06-cp38-cp38-linux_aarch64.whl": None,
+}
+
+
+def test_every_torch_url_is_a_known_real_file_or_says_it_is_unverified() -> None:
+    for rel in mx.load().releases:
+        if rel.pytorch is None:
+            continue
+        if rel.pytorch.url in KNOWN_REAL_TORCH_URLS:
+            assert rel.pytorch.url_verified, rel.jetpack
+            assert rel.pytorch.wheel == KNOWN_REAL_TORCH_URLS[rel.pytorch.url], rel.jetpack
+        else:
+            assert not rel.pytorch.url_verified, f"JetPack {rel.jetpack}: {rel.pytorch.url} is not a known file"
+
+
+def test_jetpack_4_4_to_4_6_torch_is_the_published_1_10_wheel() -> None:
+    """Defect 4: .../v461/pytorch/torch-1.10.0+nv22.01-... matched no NVIDIA file."""
+    for jp in ("4.4", "4.5.1", "4.6", "4.6.4", "4.6.6"):
+        torch = mx.load().release(jetpack=jp).pytorch
+        assert torch is not None and torch.url == JP4_TORCH
+        assert torch.wheel_name == "torch-1.10.0-cp36-cp36m-linux_aarch64.whl" and torch.version == "1.10.0"
+        assert "v461" not in torch.url
+
+
+def test_every_row_and_module_names_its_source() -> None:
+    m = mx.load()
+    assert all(r.source.strip() for r in m.releases)
+    assert all(mod.source.strip() for mod in m.modules.values())
+    text = packaged_text().replace("    source: >-\n      rbonghi/jetson_stats", "    sourcex: >-\n      x", 1)
+    with pytest.raises(MatrixError, match="source"):
+        mx.parse(text, "matrix.yaml")
+
+
+def test_release_table_agrees_with_jetson_stats() -> None:
+    """L4T <-> JetPack as rbonghi/jetson_stats jtop/core/jetson_variables.py (7.2.2) maps it,
+    for every row; 36.5.0 is '6.2.2' there and '6.2.1' in jetson-containers (noted)."""
+    jetson_stats = {
+        "28.2.1": "3.3", "32.1.0": "4.2", "32.2.0": "4.2.1", "32.2.1": "4.2.2", "32.3.1": "4.3",
+        "32.4.3": "4.4", "32.4.4": "4.4.1", "32.5.0": "4.5", "32.5.1": "4.5.1", "32.6.1": "4.6",
+        "32.7.1": "4.6.1", "32.7.2": "4.6.2", "32.7.3": "4.6.3", "32.7.4": "4.6.4", "32.7.5": "4.6.5",
+        "32.7.6": "4.6.6", "35.1.0": "5.0.2", "35.2.1": "5.1", "35.3.1": "5.1.1", "35.4.1": "5.1.2",
+        "35.5.0": "5.1.3", "35.6.0": "5.1.4", "35.6.1": "5.1.5", "35.6.4": "5.1.6", "36.3.0": "6.0",
+        "36.4.0": "6.1", "36.4.3": "6.2", "36.4.4": "6.2.1", "36.5.0": "6.2.2",
+    }  # fmt: skip
+    assert {r.l4t: r.jetpack for r in mx.load().releases} == jetson_stats
+
+
+def test_orin_nano_modes_carry_the_names_nvpmodel_prints() -> None:
+    """L4T 35/36 print 'NV Power Mode: 15W' on an Orin Nano (SnapDragonfly/jetson-fpv doc/TESTENV.md)."""
+    for jp in ("5.1.4", "6.0", "6.2"):
+        mod = mx.load().module("orin-nano", jetpack=jp)
+        assert mod.power_modes[mod.default_power_mode] == "15W"
+        assert mod.power_mode_id("MODE_15W") == mod.default_power_mode  # the old spelling still resolves

@@ -47,10 +47,11 @@ def test_apt_packages_pin_the_release_stack() -> None:
         "nvidia-jetpack",
     }
     jp = pkgs["nvidia-jetpack"]
-    assert jp.version == "4.6.4-b1"
-    assert "nvidia-l4t-core (= 32.7.4-20240101000000)" in jp.depends
-    assert "cuda-toolkit-10-2 (= 10.2.0-1)" in jp.depends
-    assert "libcudnn8 (= 8.2.1-1+cuda10.2)" in jp.depends
+    # the real version strings of JetPack 4.6.4 (tests/fixtures/real/dpkg-query-jp4.txt)
+    assert jp.version == "4.6.4-b39"
+    assert "nvidia-l4t-core (= 32.7.4-20230608212426)" in jp.depends
+    assert "cuda-toolkit-10-2 (= 10.2.460-1)" in jp.depends
+    assert "libcudnn8 (= 8.2.1.32-1+cuda10.2)" in jp.depends
     for p in [*pkgs.values(), aptrepo.l4t_core(rel, "t186")]:
         assert "STAND-IN (tx2setup sim)" in p.control()
         assert "Architecture: all" in p.control()

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from tx2setup.matrix import l4t_from_release_line
+from tx2setup.matrix import (
+    jetpack_of_package,
+    l4t_from_release_line,
+    l4t_of_core_package,
+    stack_packages_of,
+    version_matches,
+)
 from tx2setup.status import parse_nvpmodel_query
 
 PY = "python3"
@@ -36,11 +42,13 @@ def test_l4t_matches_plan(host: Any, plan: dict[str, Any]) -> None:
 def test_jetpack_packages_match_plan(host: Any, plan: dict[str, Any]) -> None:
     core = host.package("nvidia-l4t-core")
     assert core.is_installed, "nvidia-l4t-core is not installed"
-    assert core.version.startswith(plan["l4t"] + "-"), f"nvidia-l4t-core {core.version} is not L4T {plan['l4t']}"
+    # <L4T>-<build stamp>: 32.7.4-20230608212426 (tx2setup.matrix, tests/fixtures/real/dpkg-query-*)
+    assert l4t_of_core_package(core.version) == plan["l4t"], f"nvidia-l4t-core {core.version} is not L4T {plan['l4t']}"
     jetpack = host.package("nvidia-jetpack")
     assert jetpack.is_installed, "nvidia-jetpack is not installed"
-    # the meta package's version is the JetPack release and a build: 4.6.4-b39 (emulated: 4.6.4-b1)
-    assert jetpack.version.startswith(plan["jetpack"] + "-"), (
+    # the meta package's version is the JetPack release and a build: 4.6.4-b39 on JetPack 4/5,
+    # 6.2.1+b38 on JetPack 6 (a '+', which the '-' this check once required never matched)
+    assert jetpack_of_package(jetpack.version) == plan["jetpack"], (
         f"nvidia-jetpack {jetpack.version} is not JetPack {plan['jetpack']}"
     )
 
@@ -58,13 +66,25 @@ def test_jetson_clocks_service_state(host: Any, settings: dict[str, Any]) -> Non
     assert service.is_enabled == bool(settings["jetson_base_clocks_on_boot"])
 
 
+def planned_stack(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    """(package, planned upstream version) of CUDA, cuDNN and TensorRT, with the names the
+    plan carries (tx2setup.matrix.stack_packages: libcudnn9-cuda-12 on JetPack 6.1+). A plan
+    written before it carried them gets them from the same function."""
+    pkgs = plan.get("stack_packages") or stack_packages_of(
+        plan["jetpack"], plan["l4t"], plan["cuda"], plan["cudnn"], plan["tensorrt"]
+    )
+    names = [p["name"] for p in pkgs]
+    cuda = next(n for n in names if n.startswith("cuda-toolkit-"))
+    cudnn = next(n for n in names if n.startswith("libcudnn"))
+    return [(cuda, plan["cuda"]), (cudnn, plan["cudnn"]), ("tensorrt", plan["tensorrt"])]
+
+
 def test_cuda_cudnn_tensorrt_at_matrix_versions(host: Any, plan: dict[str, Any]) -> None:
-    cuda = "cuda-toolkit-" + "-".join(plan["cuda"].split(".")[:2])
-    cudnn = "libcudnn" + plan["cudnn"].split(".")[0]
-    for name, version in ((cuda, plan["cuda"]), (cudnn, plan["cudnn"]), ("tensorrt", plan["tensorrt"])):
+    for name, version in planned_stack(plan):
         pkg = host.package(name)
         assert pkg.is_installed, f"{name} is not installed"
-        assert pkg.version.startswith(version), f"{name} is {pkg.version}, the plan says {version}"
+        # dotted parts, not a string prefix: 9.3.0.75-1 is cuDNN 9.3.0, 8.2.10.1 is not 8.2.1
+        assert version_matches(pkg.version, version), f"{name} is {pkg.version}, the plan says {version}"
 
 
 def test_torch_imports_at_planned_version(host: Any, plan: dict[str, Any]) -> None:

@@ -2,7 +2,9 @@
 
 Same layout as https://repo.download.nvidia.com/jetson: one archive per channel (common,
 t186, t194, t234), one dist per L4T major.minor (r32.7), component main. The packages
-carry the real names, versions and dependencies of the matrix's releases, but only small
+carry the real names and version strings of the matrix's releases (tx2setup.matrix
+stack_packages/package_versions: e.g. libcudnn9-cuda-12 9.3.0.75-1, nvidia-jetpack
+6.2.1+b38, nvidia-l4t-core 32.7.4-20230608212426) and their dependencies, but only small
 files that say what they stand in for (a version header, an nvcc that reports its release
 and refuses to compile). Built with dpkg-deb and indexed with dpkg-scanpackages; the
 Release file is signed with the sim's key, which boards trust like NVIDIA's.
@@ -18,12 +20,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tx2setup.matrix import Matrix, Release, version_key
+from tx2setup.matrix import Matrix, Release, cuda_dash, cudnn_package, package_versions, version_key
 from tx2setup.sim import gpgkey
 from tx2setup.sim.hostcmd import run
 
-CONTENT_VERSION = 1
-L4T_BUILD_STAMP = "20240101000000"  # the -YYYYMMDDhhmmss suffix of NVIDIA's L4T package versions
+CONTENT_VERSION = 2  # 2: real package names and version strings (issue 11)
 ARCHES = ("amd64", "arm64")
 STANDIN = "STAND-IN (tx2setup sim)"
 
@@ -55,25 +56,53 @@ class Package:
 
 
 def l4t_core_version(rel: Release) -> str:
-    return f"{rel.l4t}-{L4T_BUILD_STAMP}"
-
-
-def cuda_dash(rel: Release) -> str:
-    major, minor = version_key(rel.cuda)[:2]
-    return f"{major}-{minor}"
+    """nvidia-l4t-core's version: '<L4T>-<YYYYMMDDhhmmss>' (tx2setup.matrix.package_versions)."""
+    return package_versions(rel)["nvidia-l4t-core"]
 
 
 def versions(rel: Release) -> dict[str, str]:
-    """Package name -> version for one release (what nvidia-jetpack pins)."""
-    cudnn_major = version_key(rel.cudnn)[0]
-    return {
-        f"cuda-toolkit-{cuda_dash(rel)}": f"{rel.cuda}.0-1",
-        f"libcudnn{cudnn_major}": f"{rel.cudnn}-1+cuda{rel.cuda}",
-        f"libcudnn{cudnn_major}-dev": f"{rel.cudnn}-1+cuda{rel.cuda}",
-        "python3-libnvinfer": f"{rel.tensorrt}-1+cuda{rel.cuda}",
-        "tensorrt": f"{rel.tensorrt}-1+cuda{rel.cuda}",
-        "nvidia-jetpack": f"{rel.jetpack}-b1",
-    }
+    """Package name -> version for one release (what nvidia-jetpack pins), from the matrix's
+    one table of real names and version strings."""
+    return {name: v for name, v in package_versions(rel).items() if name != "nvidia-l4t-core"}
+
+
+# Full CUDA versions as a board's files print them: (version.txt / version.json "cuda", nvcc).
+#  10.2: "CUDA Version 10.2.300" (JetPack 4.6: ykawa2/jetson-setup README.md, `CUDA 10.2.300` from
+#        jetson_release, which reads /usr/local/cuda/version.txt: rbonghi/jetson_stats
+#        jtop/core/jetson_libraries.py CUDA_FILE_RE 'CUDA Version (.*)')
+#  10.0: 10.0.326 (JetPack 4.2.x/4.3's cuda-repo-l4t-10-0-local-10.0.326 package; not seen in a version.txt)
+#  11.4: nvcc V11.4.315 (JetPack 5.1.x boards, code index ids 71453058996, 55358915498); the SDK
+#        version in version.json was not seen: 11.4.19 is assumed
+#  12.2: nvcc V12.2.140 and SDK 12.2.12 (JetPack 6.0): not seen here, assumed
+#  12.6: version.json "cuda" 12.6.11, nvcc V12.6.68 (JetPack 6.2.1 board, code index id 60282601653;
+#        tests/fixtures/real/cuda-version-12.6.json)
+CUDA_FULL: dict[str, tuple[str, str]] = {
+    "10.0": ("10.0.326", "10.0.326"),
+    "10.2": ("10.2.300", "10.2.300"),
+    "11.4": ("11.4.19", "11.4.315"),
+    "12.2": ("12.2.12", "12.2.140"),
+    "12.6": ("12.6.11", "12.6.68"),
+}
+
+
+def cuda_full(cuda: str) -> tuple[str, str]:
+    """(SDK version, nvcc version) of a CUDA major.minor, e.g. ('12.6.11', '12.6.68')."""
+    return CUDA_FULL.get(cuda, (f"{cuda}.0", f"{cuda}.0"))
+
+
+def cuda_version_file(cuda: str) -> tuple[str, str]:
+    """(file name, text) of /usr/local/cuda/version.*: version.txt up to CUDA 10.2, version.json
+    from 11 on (rbonghi/jetson_stats reads the first, dusty-nv/jetson-containers
+    jetson_containers/l4t_version.py reads versions['cuda_nvcc']['version'] from the second)."""
+    sdk, nvcc = cuda_full(cuda)
+    if version_key(cuda) < (11, 0):
+        return "version.txt", f"CUDA Version {sdk}\n"
+    entries = {"cuda": ("CUDA SDK", sdk), "cuda_nvcc": ("CUDA NVCC", nvcc)}
+    body = ",\n".join(
+        f'   "{key}" : {{\n      "name" : "{name}",\n      "version" : "{ver}"\n   }}'
+        for key, (name, ver) in entries.items()
+    )
+    return "version.json", "{\n" + body + "\n}\n"
 
 
 def _nvcc(cuda: str) -> str:
@@ -84,7 +113,7 @@ def _nvcc(cuda: str) -> str:
         "  --version|-V)\n"
         "    echo 'nvcc: NVIDIA (R) Cuda compiler driver'\n"
         "    echo 'Copyright (c) 2005-2023 NVIDIA Corporation'\n"
-        f"    echo 'Cuda compilation tools, release {cuda}, V{cuda}.0'\n"
+        f"    echo 'Cuda compilation tools, release {cuda}, V{cuda_full(cuda)[1]}'\n"
         f"    echo 'Build cuda_{cuda}.r{cuda}/compiler.00000000_0 ({STANDIN})'\n"
         "    exit 0 ;;\n"
         "esac\n"
@@ -96,16 +125,14 @@ def _nvcc(cuda: str) -> str:
 def common_packages(rel: Release) -> list[Package]:
     v = versions(rel)
     cudnn_major = version_key(rel.cudnn)[0]
+    cudnn, cudnn_dev = cudnn_package(rel.cudnn, rel.cuda)
     cmaj, cmin, cpatch = ([*version_key(rel.cudnn), 0, 0])[:3]
     cuda_dir = f"/usr/local/cuda-{rel.cuda}"
-    cuda_files: dict[str, tuple[str, int]] = {f"{cuda_dir}/bin/nvcc": (_nvcc(rel.cuda), 0o755)}
-    if version_key(rel.cuda) < (11, 0):
-        cuda_files[f"{cuda_dir}/version.txt"] = (f"CUDA Version {rel.cuda}.0\n", 0o644)
-    else:
-        cuda_files[f"{cuda_dir}/version.json"] = (
-            f'{{\n   "cuda" : {{\n      "name" : "CUDA SDK",\n      "version" : "{rel.cuda}.0"\n   }}\n}}\n',
-            0o644,
-        )
+    vname, vtext = cuda_version_file(rel.cuda)
+    cuda_files: dict[str, tuple[str, int]] = {
+        f"{cuda_dir}/bin/nvcc": (_nvcc(rel.cuda), 0o755),
+        f"{cuda_dir}/{vname}": (vtext, 0o644),
+    }
     header = "cudnn_version.h" if cudnn_major >= 8 else "cudnn.h"
     trt_major, trt_minor, trt_patch = ([*version_key(rel.tensorrt), 0, 0])[:3]
     trt_init = (
@@ -117,8 +144,8 @@ def common_packages(rel: Release) -> list[Package]:
     )
     return [
         Package(
-            f"cuda-toolkit-{cuda_dash(rel)}",
-            v[f"cuda-toolkit-{cuda_dash(rel)}"],
+            f"cuda-toolkit-{cuda_dash(rel.cuda)}",
+            v[f"cuda-toolkit-{cuda_dash(rel.cuda)}"],
             f"CUDA Toolkit {rel.cuda}",
             files=cuda_files,
             scripts={
@@ -127,16 +154,16 @@ def common_packages(rel: Release) -> list[Package]:
             },
         ),
         Package(
-            f"libcudnn{cudnn_major}",
-            v[f"libcudnn{cudnn_major}"],
+            cudnn,
+            v[cudnn],
             f"cuDNN {rel.cudnn} runtime library",
-            files={f"/usr/share/doc/libcudnn{cudnn_major}/README.STAND-IN": (f"{STANDIN}: cuDNN {rel.cudnn}\n", 0o644)},
+            files={f"/usr/share/doc/{cudnn}/README.STAND-IN": (f"{STANDIN}: cuDNN {rel.cudnn}\n", 0o644)},
         ),
         Package(
-            f"libcudnn{cudnn_major}-dev",
-            v[f"libcudnn{cudnn_major}-dev"],
+            cudnn_dev,
+            v[cudnn_dev],
             f"cuDNN {rel.cudnn} development headers",
-            depends=[f"libcudnn{cudnn_major} (= {v[f'libcudnn{cudnn_major}']})"],
+            depends=[f"{cudnn} (= {v[cudnn]})"],
             files={
                 f"/usr/include/{header}": (
                     f"/* {STANDIN}: cuDNN {rel.cudnn} version header */\n"
