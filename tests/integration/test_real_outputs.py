@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -90,7 +92,9 @@ def test_jetson_clocks_and_tegrastats_as_root_and_login_user(sim_fleet: SimFleet
 
 
 @pytest.fixture
-def stacked_tx2(fresh_board: Callable[..., tuple[SimBoard, Path]], sim_fleet: SimFleetHandle) -> SimBoard:
+def stacked_tx2(
+    fresh_board: Callable[..., tuple[SimBoard, Path]], sim_fleet: SimFleetHandle, tmp_path: Path
+) -> SimBoard:
     """A TX2 with the planned JetPack packages installed from the sim's NVIDIA repository
     (what the jetpack role installs), and jetson-stats from PyPI in a venv. Root here: apt
     and the venv are set up as a user with sudo would do it, without the prompt."""
@@ -101,13 +105,27 @@ def stacked_tx2(fresh_board: Callable[..., tuple[SimBoard, Path]], sim_fleet: Si
         timeout=600,
     )
     assert code == 0, out + err
-    code, out, err = sim_fleet.run(
-        board, "python3 -m venv /opt/js && /opt/js/bin/pip install -q jetson-stats", timeout=600
+    # The host fetches jetson-stats and its dependencies: its pip reaches PyPI through this
+    # network's CA bundle, which boards do not carry (their pip found no distribution).
+    wheels = tmp_path / "js"
+    fetched = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels), "jetson-stats"],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    if code != 0 and re.search(
-        r"(Network is unreachable|Temporary failure|No matching distribution|ConnectTimeout)", err
-    ):
-        pytest.skip(f"the board cannot reach PyPI: {err.strip().splitlines()[-1]}")
+    if fetched.returncode != 0:
+        pytest.skip(f"PyPI is not reachable from this host: {fetched.stderr.strip().splitlines()[-1:]}")
+    client = sim_fleet.connect(board)
+    try:
+        sftp = client.open_sftp()
+        sftp.mkdir("/tmp/js-dist")
+        for f in wheels.iterdir():
+            sftp.put(str(f), f"/tmp/js-dist/{f.name}")
+    finally:
+        client.close()
+    install = "python3 -m venv /opt/js && /opt/js/bin/pip install -q --no-index --find-links /tmp/js-dist jetson-stats"
+    code, out, err = sim_fleet.run(board, install, timeout=600)
     assert code == 0, out + err
     return board
 
