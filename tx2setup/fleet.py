@@ -81,6 +81,29 @@ class Board:
 class Inventory:
     path: Path
     boards: tuple[Board, ...]
+    # the vault password file for the run: the one given, else the inventory's own
+    # `tx2setup_vault_password_file` (see _vault_hint), else None
+    vault_password_file: str | None = None
+
+
+# An inventory may name the vault password file of its inline-vaulted values (e.g. the
+# emulated fleet's ansible_become_password), so that `tx2setup provision -i FILE` needs no
+# flag. Only tx2setup reads it; plain ansible-playbook still takes --vault-password-file.
+VAULT_HINT = "tx2setup_vault_password_file"
+
+
+def _vault_hint(p: Path, hostvars: dict[str, dict[str, Any]]) -> str | None:
+    values = sorted({str(hv[VAULT_HINT]) for hv in hostvars.values() if hv.get(VAULT_HINT)})
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InventoryError(f"{p}: {VAULT_HINT} differs between hosts ({', '.join(values)}); give one")
+    path = Path(values[0]).expanduser()
+    if not path.is_absolute():
+        path = (p if p.is_dir() else p.parent) / path
+    if not path.is_file():
+        raise InventoryError(f"{p}: {VAULT_HINT}: {values[0]}: no such file")
+    return str(path.resolve())
 
 
 def _run_ansible_inventory(path: Path, vault_password_file: str | None = None) -> dict[str, Any]:
@@ -503,4 +526,4 @@ def load(path: str | Path, limit: str | None = None, vault_password_file: str | 
         boards = [b for b in boards if b.name in wanted or wanted & set(b.groups)]
         if not boards:
             raise InventoryError(f"{p}: --limit {limit!r} matches no host or group")
-    return Inventory(path=p, boards=tuple(boards))
+    return Inventory(path=p, boards=tuple(boards), vault_password_file=vault_password_file or _vault_hint(p, hostvars))

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from tx2setup import cache, fleet, plan
+from tx2setup import become, cache, fleet, plan
 from tx2setup.errors import EnvironmentProblem, UserError
 
 PLAYBOOK = "playbooks/site.yml"
@@ -128,6 +128,9 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _failure_message(res: Mapping[str, Any]) -> str:
+    explained = become.explain(str(res.get("msg") or ""))
+    if explained:
+        return explained
     parts = [str(res.get("msg") or "")]
     for key in ("stderr", "stdout"):
         val = res.get(key)
@@ -281,6 +284,7 @@ def run(
     skip_tags: str | None = None,
     extravars: dict[str, Any] | None = None,
     vault_password_file: str | None = None,
+    become_password_file: str | None = None,
     progress: Callable[[Mapping[str, HostProgress]], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> ProvisionResult:
@@ -291,13 +295,17 @@ def run(
     exceptions: they are in the result (`result.ok`, `result.bad_hosts`).
 
     `vault_password_file` decrypts vaulted group_vars/host_vars, both for the inventory
-    check here and for the playbook (handed over as ANSIBLE_VAULT_PASSWORD_FILE).
+    check here and for the playbook (handed over as ANSIBLE_VAULT_PASSWORD_FILE); without
+    it, the inventory's own `tx2setup_vault_password_file` applies. `become_password_file`
+    holds the boards' sudo password (handed over as ANSIBLE_BECOME_PASSWORD_FILE: the
+    path travels, never the password).
     """
     import ansible_runner
 
     started = time.monotonic()
     inv_path = Path(inventory_path).resolve()
     inv = fleet.load(inv_path, limit=limit, vault_password_file=vault_password_file)
+    vault_password_file = inv.vault_password_file
     plans = plan.resolve(inv)
     root = project_root()
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -361,6 +369,8 @@ def run(
             # cmdline, and ansible-playbook reads this variable as --vault-password-file.
             # Absolute, since ansible-playbook runs from the runner's directory.
             kwargs["envvars"]["ANSIBLE_VAULT_PASSWORD_FILE"] = str(Path(vault_password_file).resolve())
+        if become_password_file:
+            kwargs["envvars"]["ANSIBLE_BECOME_PASSWORD_FILE"] = str(Path(become_password_file).resolve())
         if limit:
             kwargs["limit"] = limit
         if tags:

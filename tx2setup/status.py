@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
-from tx2setup import fleet
+from tx2setup import become, fleet
 from tx2setup.connection import SshTarget
 from tx2setup.errors import Tx2SetupError
 from tx2setup.matrix import l4t_from_release_line
@@ -51,6 +51,7 @@ class BoardStatus:
     disk_free_gb: float | None = None
     mem_free_mb: float | None = None
     last_verify: str | None = None
+    sudo: str | None = None  # does the become password open sudo (what provisioning needs)
 
 
 def parse_probe(text: str) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def parse_tegrastats(line: str) -> dict[str, float]:
     return out
 
 
-def probe_board(target: SshTarget, timeout: float) -> BoardStatus:
+def probe_board(target: SshTarget, timeout: float, password: str | None = None) -> BoardStatus:
     """One board's status within `timeout` seconds overall, whatever the board does.
 
     paramiko gives connect, banner, key exchange and auth each their own timeout, and
@@ -123,8 +124,9 @@ def probe_board(target: SshTarget, timeout: float) -> BoardStatus:
 
     def attempt() -> None:
         try:
-            outcome.append(_probe(client, target, timeout))
-        except (OSError, EOFError, ValueError, paramiko.SSHException) as exc:
+            outcome.append(_probe(client, target, timeout, password))
+        # AttributeError: paramiko's client after close() at the deadline has no transport
+        except (OSError, EOFError, ValueError, AttributeError, paramiko.SSHException) as exc:
             reason = (str(exc) or type(exc).__name__).splitlines()[0][:120]
             outcome.append(BoardStatus(target.name, target.host, False, error=reason))
         finally:
@@ -139,7 +141,22 @@ def probe_board(target: SshTarget, timeout: float) -> BoardStatus:
     return BoardStatus(target.name, target.host, False, error=f"no answer within {timeout:g} s")
 
 
-def _probe(client: Any, target: SshTarget, timeout: float) -> BoardStatus:
+def _sudo_state(client: Any, password: str | None, timeout: float) -> str:
+    """How sudo answers the login user: without a password, with the one given, or not."""
+    _, out, _ = client.exec_command("sudo -n true 2>/dev/null; echo $?", timeout=timeout)
+    if out.read().decode(errors="replace").strip() == "0":
+        return "no password needed"
+    if password is None:
+        return "asks for a password (none given)"
+    # the password on stdin (-S), never in the command; -k: no cached credential counts
+    stdin, out, _ = client.exec_command("sudo -k -S -p '' true 2>/dev/null; echo $?", timeout=timeout)
+    stdin.write(password + "\n")
+    stdin.flush()
+    stdin.channel.shutdown_write()
+    return "ok" if out.read().decode(errors="replace").strip() == "0" else "password refused"
+
+
+def _probe(client: Any, target: SshTarget, timeout: float, password: str | None = None) -> BoardStatus:
     import paramiko
 
     if target.known_hosts:
@@ -167,7 +184,8 @@ def _probe(client: Any, target: SshTarget, timeout: float) -> BoardStatus:
     # a fixed script with no user values in it: the board's login shell runs it
     _, stdout, _ = client.exec_command(PROBE, timeout=timeout)
     text = stdout.read().decode(errors="replace")
-    return BoardStatus(target.name, target.host, True, **parse_probe(text))
+    sudo = _sudo_state(client, password, timeout)
+    return BoardStatus(target.name, target.host, True, sudo=sudo, **parse_probe(text))
 
 
 def fleet_status(
@@ -177,6 +195,7 @@ def fleet_status(
     db: str | None = None,
     on_result: Callable[[BoardStatus], None] | None = None,
     vault_password_file: str | None = None,
+    become_password_file: str | None = None,
 ) -> list[BoardStatus]:
     """Probe every board. `inventory` is a path, or an inventory already loaded (then
     `limit` and `vault_password_file` were applied when it was loaded)."""
@@ -185,6 +204,9 @@ def fleet_status(
     else:
         inv = fleet.load(inventory, limit=limit, vault_password_file=vault_password_file)
     targets = [SshTarget.from_board(b) for b in inv.boards]
+    passwords = {
+        b.name: become.board_password(b.hostvars, become_password_file, inv.vault_password_file) for b in inv.boards
+    }
     last: dict[str, str] = {}
     try:
         with History(db) as history:
@@ -197,7 +219,7 @@ def fleet_status(
         last = {}
     results: list[BoardStatus] = []
     with ThreadPoolExecutor(max_workers=max(1, min(32, len(targets)))) as pool:
-        futures = {pool.submit(probe_board, t, timeout): t for t in targets}
+        futures = {pool.submit(probe_board, t, timeout, passwords[t.name]): t for t in targets}
         for fut in as_completed(futures):
             st = fut.result()
             st = BoardStatus(**{**st.__dict__, "last_verify": last.get(st.name)})

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tx2setup import __version__, fleet, plan
+from tx2setup import __version__, become, fleet, plan
 from tx2setup.connection import SshTarget, close_master, open_master, write_ssh_config
 from tx2setup.errors import UserError
 from tx2setup.results import BoardResult, CheckResult, History
@@ -72,6 +72,7 @@ class VerifyOptions:
     ssh_timeout: float = 600.0  # per step on one board (checks, benchmark)
     connect_timeout: float = 30.0
     vault_password_file: str | None = None  # for vaulted group_vars/host_vars
+    become_password_file: str | None = None  # the boards' sudo password (see tx2setup/become.py)
 
 
 @dataclass
@@ -87,12 +88,33 @@ class VerifyOutcome:
 ProgressFn = Callable[[str, str], None]  # (board, what is happening)
 
 
-def _ssh(cfg: Path, name: str, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+def _ssh(
+    cfg: Path, name: str, command: str, timeout: float, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     # the remote command is a single string built with shlex.quote; ssh passes it to the
-    # board's shell, as Ansible's raw/command would
+    # board's shell, as Ansible's raw/command would. Secrets travel on stdin, never in it.
     return subprocess.run(
-        ["ssh", "-F", str(cfg), name, command], capture_output=True, text=True, timeout=timeout, check=False
+        ["ssh", "-F", str(cfg), name, command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        input=stdin if stdin is not None else "",
     )
+
+
+def sudo_check(cfg: Path, name: str, password: str | None, timeout: float) -> CheckResult:
+    """Does the become password given open sudo on the board (what provisioning needs)?
+    Skipped when none was given: verifying a provisioned board needs no root."""
+    if password is None:
+        return CheckResult("sudo", "skipped", "no become password given (-K, --become-password-file or vaulted)")
+    # -S: the password from stdin; -p '': no prompt text; -k: ignore a cached credential
+    proc = _ssh(cfg, name, "sudo -k -S -p '' true", min(timeout, 60.0), stdin=password + "\n")
+    if proc.returncode == 0:
+        return CheckResult("sudo", "passed", "the become password opens sudo")
+    if proc.returncode == 255:
+        return CheckResult("sudo", "error", "ssh failed while checking sudo")
+    return CheckResult("sudo", "failed", "sudo on the board refused the become password given")
 
 
 def run_checks(
@@ -326,6 +348,12 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
     inv = fleet.load(opts.inventory, limit=opts.limit, vault_password_file=opts.vault_password_file)
     plans = plan.resolve(inv)
     boards = {b.name: b for b in inv.boards}
+    # resolved before any board is touched: a vaulted password without its vault password
+    # is a user error for the whole run
+    passwords = {
+        b.name: become.board_password(b.hostvars, opts.become_password_file, inv.vault_password_file)
+        for b in inv.boards
+    }
     targets = {b.name: SshTarget.from_board(b) for b in inv.boards}
     note = progress or (lambda board, what: None)
     with History(opts.db) as history, tempfile.TemporaryDirectory(prefix="tx2v-") as tmp:
@@ -377,8 +405,9 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
                         junit,
                         opts.ssh_timeout,
                         cfg,
-                        opts.vault_password_file,
+                        inv.vault_password_file,
                     )
+                    checks.append(sudo_check(cfg, p.name, passwords[p.name], opts.ssh_timeout))
                 bench_dir = str(boards[p.name].hostvars.get("acceptance_dir", DEFAULT_BENCH_DIR))
                 remote_json = f"{bench_dir}/results/verify-{run_id}.json"
                 command = bench_command(opts, target, remote_json, bench_dir)

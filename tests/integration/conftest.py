@@ -6,8 +6,10 @@ its own TX2SETUP_SIM_DIR and yields a SimFleetHandle:
     handle.boards       [SimBoard(tx2-1: tx2, 4.6.4), SimBoard(xavier-nx-1: xavier-nx, 5.1.2)]
     handle.inventory    Path of a standard INI inventory for both (fleet.load() accepts it)
     handle.board(module="tx2")   the board of that module (or name=...)
-    handle.connect(board)        a paramiko SSHClient, host key checked (RejectPolicy)
-    handle.run(board, "cmd")     (exit status, stdout, stderr) over that SSH
+    handle.connect(board)        a paramiko SSHClient as the login user nvidia, host key checked (RejectPolicy)
+    handle.run(board, "cmd")     (exit status, stdout, stderr) over that SSH; as root through
+                                 sudo and its password (no root login, as on a real board),
+                                 or user="nvidia" for the login user itself
     handle.fleet        the tx2setup.sim.Fleet (stop_board, start_board, status, ...)
 
 At the end it runs `down(destroy=True)` and asserts that no mount and no process of the
@@ -20,6 +22,7 @@ Both skip (with the reason) when not root or when debootstrap / systemd-nspawn i
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +33,7 @@ import paramiko
 import pytest
 
 from tx2setup.sim import BoardSpec, Fleet, SimBoard, httpd
+from tx2setup.sim.base import NORMAL_PASSWORD
 from tx2setup.sim.control import State
 from tx2setup.sim.procs import alive, port_in_use
 
@@ -113,13 +117,13 @@ class SimFleetHandle:
     def upstream_url(self) -> str:
         return self.fleet.upstream().base_url
 
-    def connect(self, board: SimBoard, user: str = "root") -> paramiko.SSHClient:
+    def connect(self, board: SimBoard, user: str | None = None) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         client.load_host_keys(str(board.known_hosts_path))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         client.connect(
             board.address,
-            username=user,
+            username=user or board.user,
             key_filename=str(board.key_path),
             look_for_keys=False,
             allow_agent=False,
@@ -128,9 +132,18 @@ class SimFleetHandle:
         return client
 
     def run(self, board: SimBoard, command: str, timeout: float = 300.0, user: str = "root") -> tuple[int, str, str]:
-        client = self.connect(board, user)
+        client = self.connect(board)
+        as_root = user == "root"
+        if as_root:  # sudo reads the password from stdin; the command gets no input
+            command = "sudo -S -p '' sh -c " + shlex.quote(command)
+        elif user != board.user:
+            raise ValueError(f"run as root or {board.user}, not {user}")
         try:
-            _, stdout, stderr = client.exec_command(command, timeout=timeout)
+            stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
+            if as_root:
+                stdin.write(NORMAL_PASSWORD + "\n")
+                stdin.flush()
+                stdin.channel.shutdown_write()
             out = stdout.read().decode(errors="replace")
             err = stderr.read().decode(errors="replace")
             return stdout.channel.recv_exit_status(), out, err

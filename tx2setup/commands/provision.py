@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tx2setup.commands.options import VAULT_PASSWORD_FILE
+from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -56,6 +56,7 @@ def _summary(result: ProvisionResult) -> None:
 @click.option("--cache-bind", default=None, help="Address the boards reach this host on (default: picked per board).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON instead of tables.")
 @VAULT_PASSWORD_FILE
+@become_options
 def provision(
     inventory: Path,
     limit: str | None,
@@ -67,11 +68,14 @@ def provision(
     cache_bind: str | None,
     as_json: bool,
     vault_password_file: str | None,
+    ask_become_pass: bool,
+    become_password_file: str | None,
 ) -> None:
     """Bring every board in the inventory to its planned stack (Ansible, in parallel)."""
     from rich.console import Console
     from rich.live import Live
 
+    from tx2setup import become
     from tx2setup import provision as prov
     from tx2setup.console import print_json
     from tx2setup.errors import RemoteError
@@ -83,7 +87,7 @@ def provision(
         if live is not None:
             live.update(_live_table(rows, check))
 
-    def run(progress: Callable[[Mapping[str, HostProgress]], None] | None) -> prov.ProvisionResult:
+    def run_play(progress: Callable[[Mapping[str, HostProgress]], None] | None) -> prov.ProvisionResult:
         return prov.run(
             inventory,
             limit,
@@ -94,14 +98,16 @@ def provision(
             cache_bind=cache_bind,
             skip_tags=skip_tags,
             vault_password_file=vault_password_file,
+            become_password_file=become_file,
             progress=progress,
         )
 
-    if as_json or not console.is_terminal:
-        result = run(None)
-    else:
-        with Live(console=console, refresh_per_second=4, transient=True) as live:
-            result = run(on_progress)
+    with become.password_file(ask_become_pass, become_password_file) as become_file:
+        if as_json or not console.is_terminal:
+            result = run_play(None)
+        else:
+            with Live(console=console, refresh_per_second=4, transient=True) as live:
+                result = run_play(on_progress)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -110,7 +116,10 @@ def provision(
         raise click.exceptions.Abort()
     if not result.ok:
         bad = result.bad_hosts
-        detail = "; ".join(f"{h.name} {h.status}" + (f" at {h.failed_task!r}" if h.failed_task else "") for h in bad)
+        for h in bad:  # one whole line per board, whatever the table above had room for
+            where = f" at {h.failed_task!r}" if h.failed_task else ""
+            click.echo(f"{h.name}: {h.status}{where}: {h.message or 'see its log'} (log: {h.log})", err=True)
+        names = ", ".join(h.name for h in bad)
         raise RemoteError(
-            f"{len(bad)} of {len(result.hosts)} board(s) not provisioned: {detail} (logs in {result.run_dir})"
+            f"{len(bad)} of {len(result.hosts)} board(s) not provisioned: {names} (logs in {result.run_dir})"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tx2setup.commands.options import VAULT_PASSWORD_FILE
+from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
 
 
 @click.command("status")
@@ -20,8 +20,16 @@ from tx2setup.commands.options import VAULT_PASSWORD_FILE
 @click.option("--db", help="History database for the last verify result.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @VAULT_PASSWORD_FILE
+@become_options
 def status(
-    inventory: str, limit: str | None, timeout: float, db: str | None, as_json: bool, vault_password_file: str | None
+    inventory: str,
+    limit: str | None,
+    timeout: float,
+    db: str | None,
+    as_json: bool,
+    vault_password_file: str | None,
+    ask_become_pass: bool,
+    become_password_file: str | None,
 ) -> int:
     """Reachability, uptime, L4T, power mode, GPU load/temperature, disk, memory, last verify."""
     from dataclasses import asdict
@@ -30,7 +38,7 @@ def status(
     from rich.live import Live
     from rich.table import Table
 
-    from tx2setup import fleet
+    from tx2setup import become, fleet
     from tx2setup.console import print_json
     from tx2setup.status import BoardStatus, fleet_status
 
@@ -52,6 +60,7 @@ def status(
             "disk GB",
             "mem MB",
             "last verify",
+            "sudo",
         ):
             t.add_column(c)
         for s in sorted(rows, key=lambda x: x.name):
@@ -68,21 +77,23 @@ def status(
                 fmt(s.disk_free_gb, ".1f"),
                 fmt(s.mem_free_mb, ".0f"),
                 s.last_verify or "-",
+                s.sudo or "-",
             )
         return t
 
     # loaded before the live table starts: an inventory error is then the only output
     inv = fleet.load(inventory, limit=limit, vault_password_file=vault_password_file)
-    if as_json:
-        rows = fleet_status(inv, limit, timeout, db)
-        print_json([asdict(r) for r in rows])
-    else:
-        seen: list[BoardStatus] = []
-        with Live(table(seen), console=Console(), refresh_per_second=8, transient=False) as live:
+    with become.password_file(ask_become_pass, become_password_file) as become_file:
+        if as_json:
+            rows = fleet_status(inv, limit, timeout, db, become_password_file=become_file)
+            print_json([asdict(r) for r in rows])
+        else:
+            seen: list[BoardStatus] = []
+            with Live(table(seen), console=Console(), refresh_per_second=8, transient=False) as live:
 
-            def update(st: BoardStatus) -> None:
-                seen.append(st)
-                live.update(table(seen))
+                def update(st: BoardStatus) -> None:
+                    seen.append(st)
+                    live.update(table(seen))
 
-            rows = fleet_status(inv, limit, timeout, db, on_result=update)
+                rows = fleet_status(inv, limit, timeout, db, on_result=update, become_password_file=become_file)
     return 0 if all(r.reachable for r in rows) else 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tx2setup.commands.options import VAULT_PASSWORD_FILE
+from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
 
 
 @click.command("verify")
@@ -41,6 +41,7 @@ from tx2setup.commands.options import VAULT_PASSWORD_FILE
 )
 @click.option("--forks", type=click.IntRange(min=1), default=16, show_default=True, help="Boards verified at once.")
 @VAULT_PASSWORD_FILE
+@become_options
 def verify(
     inventory: str,
     limit: str | None,
@@ -56,9 +57,13 @@ def verify(
     regression_pct: float,
     forks: int,
     vault_password_file: str | None,
+    ask_become_pass: bool,
+    become_password_file: str | None,
 ) -> int:
     """Run the testinfra checks and the acceptance benchmark on every board; exit 0 only if all pass."""
-    from tx2setup import report
+    import dataclasses
+
+    from tx2setup import become, report
     from tx2setup.console import print_table
     from tx2setup.errors import AcceptanceFailed
     from tx2setup.results import History, regressions
@@ -81,7 +86,8 @@ def verify(
     def progress(board: str, what: str) -> None:
         click.echo(f"{board}: {what}", err=True)
 
-    outcome = run_verify(opts, progress)
+    with become.password_file(ask_become_pass, become_password_file) as become_file:
+        outcome = run_verify(dataclasses.replace(opts, become_password_file=become_file), progress)
     print_table(
         f"verify run {outcome.run_id}",
         report.TABLE_COLUMNS,

@@ -67,7 +67,7 @@ class SimBoard:
     known_hosts_path: Path
     board_dir: Path
     base_recipe: int | None = None  # the base recipe its disk was made on (None: made before it was recorded)
-    user: str = "root"
+    user: str = NORMAL_USER  # the login user, as on a freshly flashed Jetson (no root login)
     normal_user: str = NORMAL_USER
 
     def ssh_options(self) -> list[str]:
@@ -85,7 +85,7 @@ class SimBoard:
         ]
 
     def ssh_argv(self, *command: str) -> list[str]:
-        """argv for `ssh root@board [command...]`, host key checked against the fleet's known_hosts."""
+        """argv for `ssh nvidia@board [command...]`, host key checked against the fleet's known_hosts."""
         return ["ssh", *self.ssh_options(), f"{self.user}@{self.address}", *command]
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,8 +213,9 @@ def create(
         f"# tx2setup sim: this board's own loopback address\nListenAddress {address}\n"
         "HostKey /etc/ssh/ssh_host_ed25519_key\n",
     )
+    # The fleet's key logs in as the default user only, as after `ssh-copy-id nvidia@board` on
+    # a freshly flashed Jetson: root has no key and no password, so no root login over SSH.
     pub = layout.key.with_suffix(".pub").read_bytes()
-    up.write("root/.ssh/authorized_keys", pub, 0o600)
     uid, gid = _user_ids(layout.rootfs, NORMAL_USER)
     up._dirs(Path(f"home/{NORMAL_USER}"))
     up.write(f"home/{NORMAL_USER}/.ssh/authorized_keys", pub, 0o600, uid, gid)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import time
@@ -224,10 +225,34 @@ class Fleet:
 
     # ---- helpers --------------------------------------------------------------------
     def _write_inventory(self, target: Path, boards: list[SimBoard]) -> Path:
-        text = inv.render(boards, self.upstream(), self.layout.key, self.layout.known_hosts, self.matrix)
+        vault = self._ensure_vault_password()
+        text = inv.render(boards, self.upstream(), self.layout.key, self.layout.known_hosts, self.matrix, vault)
         target.parent.mkdir(parents=True, exist_ok=True)
+        become = target.parent / inv.BECOME_VARS
+        header = inv.BECOME_HEADER.format(fleet=self.layout.fleet)
+        if become.exists() and not become.read_text(encoding="utf-8", errors="replace").startswith(header):
+            raise UserError(
+                f"{become}: exists and is not this fleet's (another fleet's inventory, or yours): "
+                "write the inventory into another directory"
+            )
+        become.parent.mkdir(parents=True, exist_ok=True)
+        tmp = become.with_name(become.name + ".tmp")
+        tmp.write_text(inv.become_vars(base.NORMAL_PASSWORD, vault.read_text().strip(), self.layout.fleet))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, become)
         target.write_text(text)
         return target
+
+    def _ensure_vault_password(self) -> Path:
+        """The fleet's vault password (random, 0600), made on first use."""
+        path = self.layout.vault_password
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(path.parent, 0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32) + "\n")
+        return path
 
     def _ensure_key(self) -> None:
         key = self.layout.key

@@ -1,8 +1,14 @@
 """The fleet as a standard Ansible INI inventory (pure: text from boards and settings).
 
-Every host gets its address, root by the fleet's key with StrictHostKeyChecking on against
-the fleet's known_hosts, its module and JetPack, `tx2setup_emulated=true`, and overrides
-that point provisioning at the sim's upstream stand-ins on http://127.0.0.1:<port>.
+Every host gets its address, the default user `nvidia` by the fleet's key with
+StrictHostKeyChecking on against the fleet's known_hosts, its module and JetPack,
+`tx2setup_emulated=true`, and overrides that point provisioning at the sim's upstream
+stand-ins on http://127.0.0.1:<port>. As on a freshly flashed Jetson, sudo asks for the
+user's password: the inventory supplies it as a user would, a vaulted
+`ansible_become_password` in group_vars/sim/ beside the inventory file (`become_vars`),
+and names the vault password file (0600, in the fleet's keys/ dir) in
+`tx2setup_vault_password_file`, which tx2setup reads so that `-i FILE` is enough; plain
+ansible-playbook takes it as `--vault-password-file`.
 """
 
 from __future__ import annotations
@@ -65,10 +71,31 @@ def host_vars(board: SimBoard, up: Upstream, matrix: Matrix) -> dict[str, str]:
     return hv
 
 
-def render(boards: Sequence[SimBoard], up: Upstream, key: Path, known_hosts: Path, matrix: Matrix) -> str:
+GROUP = "sim"
+BECOME_VARS = Path("group_vars") / GROUP / "tx2setup-sim-become.yml"  # beside the inventory file
+BECOME_HEADER = "# Written by tx2setup sim for the fleet in {fleet}: the boards' sudo password, vaulted.\n"
+
+
+def become_vars(password: str, vault_password: str, fleet_dir: Path) -> str:
+    """group_vars/sim/ content: ansible_become_password, inline-vaulted (Ansible's own
+    VaultLib, in process: neither secret reaches a command line)."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    lib = VaultLib([("default", VaultSecret(vault_password.encode()))])
+    cipher = lib.encrypt(password.encode()).decode()
+    body = "".join(f"  {line}\n" for line in cipher.splitlines())
+    return BECOME_HEADER.format(fleet=fleet_dir) + "ansible_become_password: !vault |\n" + body
+
+
+def render(
+    boards: Sequence[SimBoard], up: Upstream, key: Path, known_hosts: Path, matrix: Matrix, vault_file: Path
+) -> str:
     common_args = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
     group_vars = {
-        "ansible_user": "root",
+        # the BSP's default user, as `tx2setup flash` makes it: sudo with a password
+        "ansible_user": boards[0].user,
+        "ansible_become": "true",
+        "tx2setup_vault_password_file": str(vault_file),
         "ansible_ssh_private_key_file": str(key),
         "ansible_ssh_common_args": common_args,
         "ansible_python_interpreter": "/usr/bin/python3",
@@ -85,12 +112,15 @@ def render(boards: Sequence[SimBoard], up: Upstream, key: Path, known_hosts: Pat
         "# Real SSH to systemd-nspawn boards on loopback; NVIDIA-only software is served by",
         f"# the sim's stand-ins on {up.base_url} while the fleet is up.",
         "",
-        "[sim]",
+        f"# sudo's password: {BECOME_VARS} beside this file, vaulted; plain ansible-playbook",
+        f"# needs --vault-password-file {vault_file}",
+        "",
+        f"[{GROUP}]",
     ]
     for b in boards:
         hv = host_vars(b, up, matrix)
         out.append(" ".join([b.name, *(f"{k}={_ini_value(v)}" for k, v in hv.items())]))
-    out += ["", "[sim:vars]"]
+    out += ["", f"[{GROUP}:vars]"]
     out += [f"{k}={_ini_value(v)}" for k, v in group_vars.items()]
     modules = sorted({b.module for b in boards})
     for m in modules:

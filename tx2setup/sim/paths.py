@@ -81,6 +81,11 @@ class Layout:
         return self.fleet / "keys" / "id_ed25519"
 
     @property
+    def vault_password(self) -> Path:
+        """0600: the vault password of the fleet's vaulted become password (inventory.py)."""
+        return self.fleet / "keys" / "vault-password"
+
+    @property
     def known_hosts(self) -> Path:
         return self.fleet / "known_hosts"
 
