@@ -83,5 +83,8 @@ def test_install_key_into_the_rootfs(bsp: Path) -> None:
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o600)
     credentials.install_key(rootfs, user)  # idempotent
     assert keys.read_text().count("ssh-ed25519") == 1
+    newer = KEY.replace("lab@control", "lab@new-control").replace("hYb2l7xN", "hYb2l7xM")
+    credentials.install_key(rootfs, credentials.DefaultUser("nvidia", "pw", newer))
+    assert keys.read_text() == newer + "\n"  # the earlier run's key does not stay
     with pytest.raises(UserError, match="user ghost was not created"):
         credentials.install_key(rootfs, credentials.DefaultUser("ghost", "pw", KEY))

@@ -152,9 +152,9 @@ def install_key(rootfs: Path, user: DefaultUser) -> Path | None:
     ssh_dir = rootfs / home.lstrip("/") / ".ssh"
     ssh_dir.mkdir(parents=True, exist_ok=True)
     keys = ssh_dir / "authorized_keys"
-    existing = keys.read_text().splitlines() if keys.exists() else []
-    if user.ssh_pubkey not in existing:
-        keys.write_text("\n".join([*existing, user.ssh_pubkey]) + "\n")
+    # exactly this key: the rootfs is reused run after run, and a key an earlier run put
+    # there (one since replaced in the inventory) must not keep opening every new board
+    keys.write_text(user.ssh_pubkey + "\n")
     ssh_dir.chmod(0o700)
     keys.chmod(0o600)
     for p in (ssh_dir, keys):
