@@ -104,3 +104,30 @@ def test_every_board_verb_takes_the_become_options(
     monkeypatch.setenv("ANSIBLE_BECOME_PASSWORD_FILE", str(tmp_path))
     res = cli(verb, "-i", str(inv))
     assert res.code == 2 and res.err.strip() == f"error: become password file {tmp_path}: is a directory"
+
+
+def test_flash_takes_the_become_password_only_to_provision_after(cli: Any, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("x\n")
+    inv = tmp_path / "lab.ini"
+    inv.write_text("[tx2]\nb1 ansible_host=10.0.0.1 jetson_module=tx2 jetpack=4.6.4\n")
+    res = cli("flash", "-i", str(inv), "--become-password-file", str(pw))
+    assert res.code == 2
+    assert res.err.strip() == "error: -K/--become-password-file are for --then-provision (provisioning after the flash)"
+
+
+def test_then_provision_hands_the_become_password_file_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sys
+    import types
+
+    from tx2setup.flash import session
+
+    got: list[dict[str, Any]] = []
+
+    def run(inventory_path: str, limit: str, **kw: Any) -> object:
+        got.append(kw)
+        return types.SimpleNamespace(ok=True, bad_hosts=[])
+
+    monkeypatch.setitem(sys.modules, "tx2setup.provision", types.SimpleNamespace(run=run))
+    session.run_provision(tmp_path / "lab.ini", ["a"], become_password_file="/private/pw")
+    assert got == [{"become_password_file": "/private/pw"}]

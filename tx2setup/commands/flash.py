@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tx2setup.commands.options import VAULT_PASSWORD_FILE
+from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
 
 
 def _ask_board(device: object, names: list[str]) -> str | None:
@@ -53,6 +53,7 @@ def _ask(prompt: str, hide: bool) -> str:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for flashed boards on the network (SSH).")
 @click.option("--wait-timeout", "wait_timeout_s", type=float, default=900.0, show_default=True, help="Seconds to wait.")
 @click.option("--then-provision", is_flag=True, help="Provision the flashed boards right away.")
+@become_options
 @click.option(
     "--write-become-vault",
     "become_vault",
@@ -79,6 +80,8 @@ def flash(
     wait: bool,
     wait_timeout_s: float,
     then_provision: bool,
+    ask_become_pass: bool,
+    become_password_file: str | None,
     become_vault: str | None,
     log_dir: str | None,
     min_free_gib: float,
@@ -91,7 +94,7 @@ def flash(
     board_serial, or by asking. Without --bsp, the BSP of the planned L4T is built once
     from NVIDIA's tarballs, fetched through the artifact cache and pinned in tx2setup.lock.
     """
-    from tx2setup.errors import RemoteError, UserError
+    from tx2setup.errors import UserError
     from tx2setup.flash import session
 
     interactive = sys.stdin.isatty()
@@ -130,6 +133,20 @@ def flash(
         ask=_ask if interactive else None,
         note=lambda msg: click.echo(msg, err=True),
     )
+    if (ask_become_pass or become_password_file) and not then_provision:
+        raise UserError("-K/--become-password-file are for --then-provision (provisioning after the flash)")
+    from tx2setup import become
+
+    # asked before the flash starts, not after it: nobody waits at the prompt for an hour
+    with become.password_file(ask_become_pass, become_password_file) as become_file:
+        _flash_then_provision(opts, hooks, as_json, become_file)
+
+
+def _flash_then_provision(opts: Any, hooks: Any, as_json: bool, become_file: str | None) -> None:
+    from tx2setup.errors import RemoteError
+    from tx2setup.flash import session
+
+    then_provision, vault_password_file = opts.then_provision, opts.vault_password_file
     prep = session.prepare(opts, hooks)
     for line in prep.skipped:
         click.echo(f"warning: {line}", err=True)
@@ -166,7 +183,9 @@ def flash(
         # the vault just written is read with the same vault password file (flag or env)
         from tx2setup.flash.become_vault import vault_password_file as vault_file
 
-        session.run_provision(summary.inventory, summary.flashed, show, vault_file(vault_password_file))
+        session.run_provision(
+            summary.inventory, summary.flashed, show, vault_file(vault_password_file), become_password_file=become_file
+        )
 
 
 LIST_KEYS = ("port", "product_id", "modules", "serial", "host", "matched_by", "check")

@@ -65,6 +65,7 @@ def run_provision(
     names: Sequence[str],
     show: Callable[[Any], None] | None = None,
     vault_password_file: str | None = None,
+    become_password_file: str | None = None,
 ) -> Any:
     """The `--then-provision` seam: tx2setup.provision.run(inventory_path, limit=...).
 
@@ -77,6 +78,8 @@ def run_provision(
     if run is None:
         raise EnvironmentProblem("tx2setup.provision has no run(inventory_path, limit=...): provision separately")
     extra = {"vault_password_file": vault_password_file} if vault_password_file else {}
+    if become_password_file:
+        extra["become_password_file"] = become_password_file
     result = run(str(inventory), limit=",".join(names), **extra)
     if show is not None:
         show(result)
