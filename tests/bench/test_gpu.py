@@ -27,3 +27,42 @@ def test_graph_backends_both_pipelines_are_correct(tmp_path):
         opt = r["end_to_end_pipelines"]["optimized"]
         assert opt["rel_error"] <= r["tolerance"]
         assert opt["stages"]["h2d"] > 0 and opt["stages"]["inference"] > 0
+        assert opt["checked_frames"] >= 2  # sampled frames through the run, and the last
+        assert r["inference"]["back_to_back_ms"] > 0 and r["inference"]["event_fps"] > 0
+
+
+@pytest.mark.parametrize("name", ["cuda-fp16", "cuda-fp16-graph"])
+def test_a_one_percent_weight_error_fails_an_fp16_gpu_backend(name):
+    from tx2setup.bench.backends import all_backends
+    from tx2setup.bench.correctness import check_backend
+    from tx2setup.bench.spec import load_spec
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    spec = load_spec("z2color", seed=3)
+    b = next(x for x in all_backends() if x.name == name)
+    b.prepare(spec)
+    ok = check_backend(b, spec, seed=21)
+    assert ok["correct"], ok
+    with torch.no_grad():  # in place: a captured graph reads the weights by address
+        b.module.ip2.weight.mul_(1.01)
+    bad = check_backend(b, spec, seed=21)
+    assert not bad["correct"] and bad["max_rel_error"] > 1.5 * bad["tolerance"], bad
+
+
+def test_compiled_preprocessing_finding_holds():
+    """Pins docs/bench.md's finding on the compiled preprocessing (benchmarks/compile_preprocess_repro.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "compile_preprocess_repro.py"
+    spec = importlib.util.spec_from_file_location("compile_preprocess_repro", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    if not mod.FINDING:
+        pytest.skip("no finding recorded yet")
+    got = {}
+    for name, fn in mod.cases("cuda", "max-autotune-no-cudagraphs"):
+        if name in mod.FINDING:
+            got[name] = fn()["rel_error"] > 1e-5
+    assert got == mod.FINDING

@@ -25,14 +25,14 @@ from .spec import ONNX_OPSET, export_onnx, first_output
 # exceed these: re-measure there with the study and pass --tolerance.
 BACKEND_TOLERANCES = {
     # backend: (tolerance, worst observed, where)
-    "cpu-fp32": (1.5e-6, 3.0e-7, "dev host x86-64 and the lent GPU host's CPU"),
+    "cpu-fp32": (2.5e-6, 5.0e-7, "dev host x86-64, 2 studies of 20 draws: 4.3e-7, 4.8e-7"),
     "cuda-fp32": (1.5e-6, 3.0e-7, "H200 2026-12-01 run: <= 2.0e-7"),
     "cuda-fp32-graph": (1.5e-6, 3.0e-7, "H200 2026-12-01 run: <= 2.0e-7"),
     "cuda-fp16": (2.5e-3, 5.0e-4, "H200 2026-12-01 run: 3.4e-4"),
     "cuda-fp16-cl": (2.5e-3, 5.0e-4, "H200 2026-12-01 run: 3.4e-4"),
     "cuda-fp16-graph": (2.5e-3, 5.0e-4, "H200 2026-12-01 run: 3.4e-4"),
     "compile-fp16-graph": (2.5e-3, 5.0e-4, "H200 2026-12-01 run: 3.4e-4"),
-    "ort-cpu": (1.5e-6, 3.0e-7, "dev host x86-64"),
+    "ort-cpu": (1.5e-6, 3.0e-7, "dev host x86-64, onnxruntime 1.32, 20 draws: 3.0e-7"),
 }
 # Backends never executed on any machine of this project (TensorRT, onnxruntime's GPU
 # providers, user models) keep a per-precision bound: nothing was measured to derive one.

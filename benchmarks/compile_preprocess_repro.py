@@ -1,0 +1,228 @@
+"""Minimise the wrong output of the compiled GPU preprocessing (commit 62ffab4, reverted in 754550c).
+
+On an H200 (2026-12-01) ``torch.compile`` of the optimized pipeline's preprocessing made the
+network's output wrong (rel. error 5e-2). This script runs a ladder of op sequences, from the
+pipeline's exact use down to single ops, each compiled and compared with eager on the same
+random frames, and reports which reproduce a mismatch. Each case names its ops; the smallest
+case that still mismatches is the finding (docs/bench.md, "Compiled preprocessing").
+
+Needs CUDA (it also runs on the CPU with --device cpu, as a logic check: the bug was not seen
+there). Prints one line per case and writes JSON (--json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+H, W = 376, 672
+DIV = 9 * 255
+# case name -> whether its compiled output differs from eager on the GPU (measured; docs/bench.md);
+# tests/bench/test_gpu.py re-runs these cases and fails when torch's behaviour changes
+FINDING: dict[str, bool] = {}
+
+
+def _pair(gen: torch.Generator, device: str) -> torch.Tensor:
+    return torch.randint(0, 256, (2, H, W, 3), generator=gen, dtype=torch.uint8).to(device)
+
+
+def fusable(pair: torch.Tensor, slots: torch.Tensor) -> None:
+    """62ffab4's ``_preprocess_pair_fusable``, verbatim."""
+    x = pair.permute(0, 3, 1, 2).float()
+    x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1)
+    x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1, divisor_override=DIV)
+    slots[:, :, 1].copy_(x.unsqueeze(0) - 0.5)
+
+
+def shift(slots: torch.Tensor) -> None:
+    slots[:, :, 0].copy_(slots[:, :, 1])
+
+
+def _compare(got: torch.Tensor, want: torch.Tensor) -> dict[str, Any]:
+    got, want = got.double(), want.double()
+    diff = (got - want).abs()
+    bad = diff > 1e-3 * max(1.0, float(want.abs().max()))
+    rows = bad.reshape(-1, *bad.shape[-2:]).any(0)
+    interior = rows[1:-1, 1:-1].any() if rows.shape[0] > 2 and rows.shape[1] > 2 else rows.any()
+    return {
+        "rel_error": float(diff.norm() / max(float(want.norm()), 1e-30)),
+        "max_abs": float(diff.max()),
+        "bad_fraction": float(bad.double().mean()),
+        "bad_rows": [int(i) for i in torch.nonzero(rows.any(1)).flatten()[:12]],
+        "bad_cols": [int(i) for i in torch.nonzero(rows.any(0)).flatten()[:12]],
+        "bad_in_interior": bool(interior),
+    }
+
+
+def pipeline_case(device: str, mode: str, dtype: torch.dtype, graph: bool, with_shift: bool) -> dict[str, Any]:
+    """The pipeline's use: two upload slots, (shift +) compiled preprocess, optionally in CUDA graphs."""
+    gen = torch.Generator().manual_seed(7)
+    dev_pair = [_pair(gen, device), _pair(gen, device)]
+    buf = torch.zeros((1, 12, 94, 168), device=device, dtype=dtype)
+    ref = torch.zeros_like(buf)
+    slots, rslots = buf.view(1, 2, 2, 3, 94, 168), ref.view(1, 2, 2, 3, 94, 168)
+    cfn = torch.compile(fusable, mode=mode, fullgraph=True)
+    for s in (0, 1, 0, 1):  # warm-up (compile) outside any capture, as 62ffab4 did
+        if with_shift:
+            shift(slots)
+        cfn(dev_pair[s], slots)
+    graphs = []
+    if graph:
+        side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
+        for s in (0, 1):
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g, stream=side):
+                if with_shift:
+                    shift(slots)
+                cfn(dev_pair[s], slots)
+            graphs.append(g)
+    buf.zero_()
+    worst: dict[str, Any] = {"rel_error": 0.0}
+    for frame in range(6):
+        s = frame % 2
+        dev_pair[s].copy_(_pair(gen, device))
+        if graph:
+            graphs[s].replay()
+        else:
+            if with_shift:
+                shift(slots)
+            cfn(dev_pair[s], slots)
+        if with_shift:
+            shift(rslots)
+        fusable(dev_pair[s], rslots)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        c = _compare(buf.float(), ref.float())
+        if c["rel_error"] >= worst["rel_error"]:
+            worst = c
+    return worst
+
+
+def return_case(fn: Callable[..., torch.Tensor], make: Callable[[], tuple[Any, ...]], mode: str) -> dict[str, Any]:
+    """fn compiled vs eager on fresh inputs (no mutation, no graph)."""
+    cfn = torch.compile(fn, mode=mode, fullgraph=True)
+    worst: dict[str, Any] = {"rel_error": 0.0}
+    for _ in range(3):
+        args = make()
+        c = _compare(cfn(*args).float(), fn(*args).float())
+        if c["rel_error"] >= worst["rel_error"]:
+            worst = c
+    return worst
+
+
+def cases(device: str, mode: str) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+    gen = torch.Generator().manual_seed(11)
+
+    def pair() -> tuple[torch.Tensor]:
+        return (_pair(gen, device),)
+
+    def hwc_float() -> tuple[torch.Tensor]:  # permute(0,3,1,2) of HWC: channels_last strides
+        return (_pair(gen, device).permute(0, 3, 1, 2).float(),)
+
+    def nchw_float() -> tuple[torch.Tensor]:
+        return (_pair(gen, device).permute(0, 3, 1, 2).float().contiguous(),)
+
+    def pre(x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 3, 1, 2).float()
+        x = F.avg_pool2d(x, 3, 2, 1)
+        return F.avg_pool2d(x, 3, 2, 1, divisor_override=DIV) - 0.5
+
+    def pool_pool_div(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.avg_pool2d(x, 3, 2, 1), 3, 2, 1, divisor_override=DIV)
+
+    def pool_pool(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.avg_pool2d(x, 3, 2, 1), 3, 2, 1)
+
+    def pool_div(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 3, 2, 1, divisor_override=DIV)
+
+    def pool_div9(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 3, 2, 1, divisor_override=9)
+
+    def pool(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 3, 2, 1)
+
+    def pool_nopad_div(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 3, 2, 0, divisor_override=DIV)
+
+    out: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+    if device == "cuda":
+        out += [
+            (
+                "as 62ffab4 ran: shift + compiled preprocess, fp16 slots, CUDA graphs, " + mode,
+                lambda: pipeline_case(device, mode, torch.float16, True, True),
+            ),
+            (
+                "shift + compiled preprocess, fp16 slots, CUDA graphs, default mode",
+                lambda: pipeline_case(device, "default", torch.float16, True, True),
+            ),
+        ]
+    out += [
+        (
+            "compiled preprocess into fp16 slots, no graph",
+            lambda: pipeline_case(device, "default", torch.float16, False, False),
+        ),
+        (
+            "compiled preprocess into fp32 slots, no graph",
+            lambda: pipeline_case(device, "default", torch.float32, False, False),
+        ),
+        ("returned: permute.float, pool, pool(div 2295), -0.5", lambda: return_case(pre, pair, "default")),
+        ("pool, pool(div 2295) on channels_last float", lambda: return_case(pool_pool_div, hwc_float, "default")),
+        ("pool, pool(div 2295) on contiguous float", lambda: return_case(pool_pool_div, nchw_float, "default")),
+        ("pool, pool (no divisor_override) on channels_last", lambda: return_case(pool_pool, hwc_float, "default")),
+        ("one pool(div 2295), padding 1, channels_last", lambda: return_case(pool_div, hwc_float, "default")),
+        ("one pool(div 2295), padding 1, contiguous", lambda: return_case(pool_div, nchw_float, "default")),
+        ("one pool(div 9), padding 1, contiguous", lambda: return_case(pool_div9, nchw_float, "default")),
+        ("one pool(div 2295), padding 0, contiguous", lambda: return_case(pool_nopad_div, nchw_float, "default")),
+        ("one pool (no divisor_override), padding 1, contiguous", lambda: return_case(pool, nchw_float, "default")),
+    ]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--mode", default="max-autotune-no-cudagraphs", help="mode of the as-it-ran case")
+    p.add_argument("--only", type=int, default=0, help="run only the first N cases (0: all)")
+    p.add_argument("--json")
+    a = p.parse_args(argv)
+    todo = cases(a.device, a.mode)
+    if a.only:
+        todo = todo[: a.only]
+    results = []
+    for name, fn in todo:
+        t0 = time.perf_counter()
+        try:
+            r = fn()
+        except Exception as exc:
+            r = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        r["case"], r["seconds"] = name, time.perf_counter() - t0
+        r["reproduces"] = bool(r.get("rel_error", 0.0) > 1e-5) if "error" not in r else None
+        results.append(r)
+        state = {True: "WRONG", False: "same ", None: "ERROR"}[r["reproduces"]]
+        print(
+            f"{state} rel {r.get('rel_error', float('nan')):.2e} bad {r.get('bad_fraction', float('nan')):.4f} "
+            f"rows {r.get('bad_rows', '-')} cols {r.get('bad_cols', '-')} | {name}"
+            + (f" | {r['error']}" if "error" in r else ""),
+            flush=True,
+        )
+    doc = {
+        "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "cases": results,
+    }
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(doc, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
