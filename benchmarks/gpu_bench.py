@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -124,7 +125,7 @@ def make_video(directory: str, frames: int = 120, fps: int = 30) -> str:
         return path
 
 
-def spread(values: list[float | None]) -> dict[str, Any]:
+def spread(values: Sequence[float | None]) -> dict[str, Any]:
     """Median, min, max and (max - min) / median in percent of repeated measurements."""
     vals = [float(v) for v in values if v is not None]
     if not vals:
@@ -393,7 +394,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
-def _repeats(a: argparse.Namespace, full: str, key: str, durations: list[str], t0: float) -> tuple[list, list]:
+def _repeats(
+    a: argparse.Namespace, full: str, key: str, durations: list[str], t0: float
+) -> tuple[list[dict[str, Any]], list[int]]:
     docs: list[dict[str, Any]] = []
     rcs: list[int] = []
     last_rep_s = 0.0

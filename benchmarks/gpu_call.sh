@@ -26,12 +26,15 @@ if ! "$PY" -c 'import pytest' 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
         && export PYTHONPATH=$PYTHONPATH:/tmp/site
 fi
 step "compiled preprocessing minimisation"
-timeout 100 "$PY" benchmarks/compile_preprocess_repro.py --json "$OUT/repro.json"
+timeout 90 "$PY" benchmarks/compile_preprocess_repro.py --json "$OUT/repro.json"
 step "tolerance study"
-timeout 90 "$PY" benchmarks/tolerance_study.py --json "$OUT/tolerance.json"
+timeout 80 "$PY" benchmarks/tolerance_study.py --json "$OUT/tolerance.json"
 step "GPU tests"
-timeout 90 "$PY" -m pytest -q -p no:cacheprovider tests/bench/test_gpu.py tests/bench/test_gate.py
+timeout 80 "$PY" -m pytest -q -p no:cacheprovider tests/bench/test_gpu.py tests/bench/test_gate.py
 step "gpu_bench"
-timeout "${GPU_BENCH_TIMEOUT:-330}" "$PY" benchmarks/gpu_bench.py --out "$OUT" --budget-s "${GPU_BENCH_BUDGET:-220}" "$@"
+# what is left of the device's 600 s, less a margin; repeats stop early enough to leave ~110 s
+# for the video run and the second floor
+left=$(( ${DEADLINE_S:-585} - SECONDS ))
+timeout "$left" "$PY" benchmarks/gpu_bench.py --out "$OUT" --budget-s "$(( left - 110 ))" "$@"
 echo "gpu_bench exit $?"
 step "done"
