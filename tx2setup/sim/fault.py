@@ -69,7 +69,8 @@ APT_LOCKS = (
 )
 APT_LOCK_PY = f"""#!/usr/bin/python3
 # tx2setup sim fault apt-locked: holds apt's and dpkg's locks for argv[1] seconds
-import fcntl, os, sys, time
+import fcntl, os, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `systemctl stop` ends it through finally
 fds = []
 for path in {APT_LOCKS!r}:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
@@ -232,8 +233,9 @@ def _disk_full(b: SimBoard) -> None:
 
 def _disk_unfull(b: SimBoard) -> None:
     script = (
-        'for d in "$@"; do grep -q " /$d overlay tx2sim-full " /proc/mounts && umount -l "/$d"; done\n'
-        f"grep -q ' {FULL_MOUNT} ' /proc/mounts && umount -l {FULL_MOUNT}\nrmdir {FULL_MOUNT} 2>/dev/null\ntrue\n"
+        'for d in "$@"; do grep -q "^tx2sim-full /$d overlay " /proc/mounts && umount -l "/$d"; done\n'
+        f"grep -q '^tx2sim-full {FULL_MOUNT} tmpfs ' /proc/mounts && umount -l {FULL_MOUNT}\n"
+        f"rmdir {FULL_MOUNT} 2>/dev/null\ntrue\n"
     )
     in_board(b, ["sh", "-c", script, "sh", *reversed(FULL_DIRS)], "freeing the disk")
 
@@ -243,6 +245,7 @@ def _apt_lock(b: SimBoard, seconds: float) -> None:
     script.parent.mkdir(mode=0o700, exist_ok=True)
     script.write_text(APT_LOCK_PY)
     script.chmod(0o755)
+    board_path(b, APT_LOCK_MARK).unlink(missing_ok=True)  # a holder killed harder left it
     in_board(
         b,
         ["systemd-run", "--quiet", f"--unit={APT_LOCK_UNIT}", "--collect", APT_LOCK_SCRIPT, f"{seconds:g}"],
