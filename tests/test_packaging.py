@@ -80,3 +80,19 @@ def test_installed_package_finds_its_playbooks_and_harness(unpacked_wheel: Path,
     src = Path(out_file.read_text().strip()).resolve()
     assert src == (unpacked_wheel / "tx2setup" / "bench").resolve()
     assert (src / "__main__.py").is_file()
+
+
+def test_wheel_carries_the_top_level_templates(unpacked_wheel: Path, tmp_path: Path) -> None:
+    """templates/ (the card's top-level folder) ships as tx2setup/templates, and the
+    installed package renders its report from there."""
+    content = unpacked_wheel / "tx2setup" / "templates"
+    shipped = {f"templates/{p.relative_to(content)}" for p in content.rglob("*") if p.is_file()}
+    assert tracked("templates") and tracked("templates") <= shipped, tracked("templates") - shipped
+    env = {**os.environ, "PYTHONPATH": str(unpacked_wheel)}
+    probe = "import tx2setup.report as r; print(r.__file__); print(r.render_html([], [], {}))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    module_file, page = out.stdout.split("\n", 1)
+    assert module_file.startswith(str(unpacked_wheel)), module_file
+    assert "<html" in page and "tx2setup verify report" in page

@@ -254,45 +254,26 @@ def render_html(
     runs: Sequence[Run],
     regressions: dict[tuple[int, str], float],
     title: str = "tx2setup verify report",
+    links: dict[str, list[tuple[str, str]]] | None = None,
+    generated: str | None = None,
 ) -> str:
+    """The report: fleet overview first, then a section per board, then the fleet's history.
+    `links` are per board (label, href) pairs: logs, the benchmark JSON, a profile trace."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
+    # tx2setup/templates is the top-level templates/ folder (a link in a checkout, a copy in the wheel)
     env = Environment(loader=PackageLoader("tx2setup", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.globals["anchor"] = anchor
     latest = latest_per_board(results)
-    rows = []
-    for r, cells in zip(latest, table_rows(latest), strict=True):
-        drop = regressions.get((r.run_id or 0, r.board))
-        stages = stages_of(r)
-        slowest = max(stages, key=lambda k: stages[k]) if stages else None
-        bottleneck = f"{slowest} {stages[slowest]:.2f} ms" if slowest else "-"
-        rows.append(
-            {
-                "cells": (*cells[:-1], bottleneck, cells[-1], str(r.run_id), _when(r.finished_at)),
-                "verdict": r.verdict,
-                "regression": drop,
-                "reason": r.reason,
-                "conditions": r.conditions,
-            }
-        )
-    history = [
-        {
-            "cells": (
-                _when(r.finished_at),
-                str(r.run_id),
-                *table_rows([r])[0],
-            ),
-            "verdict": r.verdict,
-            "regression": regressions.get((r.run_id or 0, r.board)),
-        }
-        for r in sorted(results, key=lambda x: x.finished_at, reverse=True)
-    ]
     template = env.get_template("report.html.j2")
     return template.render(
         title=title,
-        generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        generated=generated or time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        overview=overview(latest, regressions),
         columns=(*TABLE_COLUMNS[:-1], "slowest stage", TABLE_COLUMNS[-1], "run", "finished"),
-        rows=rows,
-        history=history,
+        rows=_latest_rows(latest, regressions),
+        boards=board_sections(latest, results, regressions, links or {}),
+        history=_history_rows(results, regressions),
         history_columns=("finished", "run", *TABLE_COLUMNS),
         runs=runs,
         fps_plot=fps_plot_svg(results),
@@ -300,6 +281,35 @@ def render_html(
         n_pass=sum(r.verdict == "PASS" for r in latest),
         n_total=len(latest),
     )
+
+
+def _latest_rows(latest: Sequence[BoardResult], regressions: dict[tuple[int, str], float]) -> list[dict[str, Any]]:
+    rows = []
+    for r, cells in zip(latest, table_rows(latest), strict=True):
+        stages = stages_of(r)
+        slowest = max(stages, key=lambda k: stages[k]) if stages else None
+        bottleneck = f"{slowest} {stages[slowest]:.2f} ms" if slowest else "-"
+        rows.append(
+            {
+                "cells": (*cells[:-1], bottleneck, cells[-1], str(r.run_id), _when(r.finished_at)),
+                "verdict": r.verdict,
+                "regression": regressions.get((r.run_id or 0, r.board)),
+                "reason": r.reason,
+                "conditions": r.conditions,
+            }
+        )
+    return rows
+
+
+def _history_rows(results: Sequence[BoardResult], regressions: dict[tuple[int, str], float]) -> list[dict[str, Any]]:
+    return [
+        {
+            "cells": (_when(r.finished_at), str(r.run_id), *table_rows([r])[0]),
+            "verdict": r.verdict,
+            "regression": regressions.get((r.run_id or 0, r.board)),
+        }
+        for r in sorted(results, key=lambda x: x.finished_at, reverse=True)
+    ]
 
 
 def _when(t: float) -> str:
@@ -314,3 +324,228 @@ def write_text(path: str | Path, text: str) -> Path:
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(p)
     return p
+
+
+# -- per-board sections -------------------------------------------------------------------
+# Telemetry fields the per-board plot draws, grouped by unit: (label, unit, fields).
+# Field names are the benchmark's (tx2setup/bench/telemetry.py: tegrastats, nvidia-smi, /proc).
+TELEMETRY_PANELS = (
+    ("load", "%", ("cpu_util_pct", "gpu_util_pct")),
+    ("temperature", "°C", ("gpu_temp_c",)),
+    ("power", "W", ("power_w",)),
+)
+
+
+def telemetry_windows(r: BoardResult) -> list[tuple[str, dict[str, dict[str, float]]]]:
+    """The benchmark's telemetry in run order: per backend its inference window, then each
+    end-to-end pipeline's window. Each is {field: {min, mean, max}} (docs/bench.md, TELEMETRY):
+    the benchmark keeps summaries per window, so the plot is one point (mean, min-max) each."""
+    out: list[tuple[str, dict[str, dict[str, float]]]] = []
+    for res in (r.bench or {}).get("results", []):
+        backend = str(res.get("backend", "?"))
+        windows = [("inference", (res.get("inference") or {}).get("telemetry"))]
+        pipelines = res.get("end_to_end_pipelines") or {}
+        if isinstance(pipelines, dict) and pipelines:
+            windows += [(f"e2e {name}", (e2e or {}).get("telemetry")) for name, e2e in pipelines.items()]
+        elif res.get("end_to_end"):
+            windows.append(("e2e", (res.get("end_to_end") or {}).get("telemetry")))
+        for label, tel in windows:
+            fields = (tel or {}).get("fields") or {}
+            if fields:
+                out.append((f"{backend} {label}", fields))
+    return out
+
+
+def _panel_svg(
+    title: str, unit: str, fields: Sequence[str], windows: Sequence[tuple[str, dict[str, dict[str, float]]]]
+) -> str:
+    """One telemetry panel: per field, the mean of each window joined by a line, the window's
+    min-max as a whisker. Empty when the board reported none of these fields."""
+    present = [f for f in fields if any(f in w for _, w in windows)]
+    if not present:
+        return ""
+    width, height, left, right, top, bottom = 360, 150, 44, 10, 22, 24
+    pw, ph = width - left - right, height - top - bottom
+    values = [w[f][k] for f in present for _, w in windows if f in w for k in ("min", "max")]
+    lo = min(0.0, min(values))
+    hi = max(values) * 1.1 or 1.0
+    if unit == "%":
+        lo, hi = 0.0, max(100.0, hi)
+
+    def sx(i: int) -> float:
+        return left + (i + 0.5) * pw / len(windows)
+
+    def sy(v: float) -> float:
+        return top + ph - (v - lo) / (hi - lo or 1.0) * ph
+
+    parts = [
+        f'<svg class="board-plot telemetry" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)} during the benchmark">',
+        f'<text x="{left}" y="14" font-size="12" font-weight="bold">{html.escape(title)} ({html.escape(unit)})</text>',
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#444"/>',
+        f'<text x="{left - 4}" y="{sy(hi) + 4:.1f}" text-anchor="end" font-size="10">{hi:.0f}</text>',
+        f'<text x="{left - 4}" y="{sy(lo) + 4:.1f}" text-anchor="end" font-size="10">{lo:.0f}</text>',
+    ]
+    for n, f in enumerate(present):
+        color = PALETTE[(n + 1) % len(PALETTE)]
+        pts = [(i, w[f]) for i, (_, w) in enumerate(windows) if f in w]
+        line = " ".join(f"{sx(i):.1f},{sy(s['mean']):.1f}" for i, s in pts)
+        parts.append(f'<polyline class="tele" data-field="{f}" points="{line}" fill="none" stroke="{color}"/>')
+        for i, s in pts:
+            label = f"{windows[i][0]} {f}: mean {s['mean']:.1f}, {s['min']:.1f} to {s['max']:.1f} {unit}"
+            parts.append(
+                f'<line x1="{sx(i):.1f}" y1="{sy(s["min"]):.1f}" x2="{sx(i):.1f}" y2="{sy(s["max"]):.1f}"'
+                f' stroke="{color}" stroke-opacity="0.5" stroke-width="3"/>'
+                f'<circle class="tele-point" cx="{sx(i):.1f}" cy="{sy(s["mean"]):.1f}" r="3" fill="{color}">'
+                f"<title>{html.escape(label)}</title></circle>"
+            )
+        parts.append(
+            f'<text x="{left + pw - 4}" y="{top + 12 + 12 * n}" text-anchor="end" font-size="10"'
+            f' fill="{color}">{html.escape(f)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def telemetry_svg(r: BoardResult) -> str:
+    """Load, temperature and power panels over the benchmark's windows (where reported)."""
+    windows = telemetry_windows(r)
+    # every temperature sensor the board names (tegrastats: CPU@, GPU@, Tboard@, tj@ ...)
+    temps = sorted({f for _, w in windows for f in w if f.startswith("temp_") and f.endswith("_c")})
+    specs = [(t, u, (*f, *temps[:4]) if t == "temperature" else f) for t, u, f in TELEMETRY_PANELS]
+    panels = [_panel_svg(t, u, f, windows) for t, u, f in specs] if windows else []
+    panels = [p for p in panels if p]
+    if not panels:
+        return '<p class="empty">No telemetry in this result (the benchmark ran with --no-telemetry).</p>'
+    order = " · ".join(html.escape(label) for label, _ in windows)
+    return "".join(panels) + f'<p class="note">Benchmark windows, left to right: {order}.</p>'
+
+
+def board_stages_svg(r: BoardResult, width: int = 720) -> str:
+    """One stacked bar of the board's end-to-end stages, labelled with each stage's ms."""
+    stages = stages_of(r)
+    if not stages:
+        return '<p class="empty">No per-stage timings in this result.</p>'
+    names = [n for n in STAGE_ORDER if n in stages] + sorted(set(stages) - set(STAGE_ORDER))
+    total = sum(stages.values()) or 1.0
+    left, bar_h, top = 10, 26, 6
+    pw = width - 2 * left
+    parts = [
+        f'<svg class="board-plot stages" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + bar_h + 40}"'
+        f' viewBox="0 0 {width} {top + bar_h + 40}" role="img" aria-label="Per-stage time of {html.escape(r.board)}">'
+    ]
+    x = float(left)
+    for i, n in enumerate(names):
+        w = stages[n] / total * pw
+        color = PALETTE[STAGE_ORDER.index(n) % len(PALETTE)] if n in STAGE_ORDER else PALETTE[i % len(PALETTE)]
+        parts.append(
+            f'<rect class="bstage" x="{x:.1f}" y="{top}" width="{w:.1f}" height="{bar_h}" fill="{color}">'
+            f"<title>{html.escape(r.board)} {html.escape(n)}: {stages[n]:.2f} ms</title></rect>"
+        )
+        parts.append(
+            f'<text x="{x + w / 2:.1f}" y="{top + bar_h + 14 + 12 * (i % 2)}" text-anchor="middle" font-size="10">'
+            f"{html.escape(n)} {stages[n]:.1f}</text>"
+        )
+        x += w
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def board_fps_history_svg(board: str, results: Sequence[BoardResult], width: int = 360, height: int = 150) -> str:
+    """This board's end-to-end and inference-only FPS over its runs, target dashed."""
+    mine = sorted((r for r in results if r.board == board and r.e2e_fps is not None), key=lambda x: x.finished_at)
+    if not mine:
+        return '<p class="empty">No FPS history for this board.</p>'
+    left, right, top, bottom = 44, 10, 22, 24
+    pw, ph = width - left - right, height - top - bottom
+    hi = max([float(r.e2e_fps or 0) for r in mine] + [r.target_fps for r in mine]) * 1.15 or 1.0
+
+    def sx(i: int) -> float:
+        return left + (i + 0.5) * pw / len(mine)
+
+    def sy(v: float) -> float:
+        return top + ph - v / hi * ph
+
+    target = mine[-1].target_fps
+    e2e = " ".join(f"{sx(i):.1f},{sy(float(r.e2e_fps or 0)):.1f}" for i, r in enumerate(mine))
+    if len(mine) == 1:  # one run: a short segment, so the line has extent
+        y = sy(float(mine[0].e2e_fps or 0))
+        e2e = f"{sx(0) - 4:.1f},{y:.1f} {sx(0) + 4:.1f},{y:.1f}"
+    parts = [
+        f'<svg class="board-plot fps-history" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" role="img" aria-label="FPS history of {html.escape(board)}">',
+        f'<text x="{left}" y="14" font-size="12" font-weight="bold">end-to-end FPS per run</text>',
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#444"/>',
+        f'<text x="{left - 4}" y="{sy(hi) + 4:.1f}" text-anchor="end" font-size="10">{hi:.0f}</text>',
+        f'<text x="{left - 4}" y="{top + ph + 4}" text-anchor="end" font-size="10">0</text>',
+        f'<line class="target" x1="{left}" y1="{sy(target):.1f}" x2="{left + pw}" y2="{sy(target):.1f}"'
+        f' stroke="#d62728" stroke-dasharray="6 4"><title>target {target:g} FPS</title></line>',
+        f'<polyline class="hist" data-board="{html.escape(board)}" points="{e2e}" fill="none" stroke="{PALETTE[0]}"'
+        ' stroke-width="2"/>',
+    ]
+    for i, r in enumerate(mine):
+        fill = "#1a7f37" if r.verdict == "PASS" else "#b42318"
+        parts.append(
+            f'<circle class="hist-point" cx="{sx(i):.1f}" cy="{sy(float(r.e2e_fps or 0)):.1f}" r="3.5" fill="{fill}">'
+            f"<title>run {r.run_id}: {float(r.e2e_fps or 0):.1f} FPS, {html.escape(r.verdict)}</title></circle>"
+        )
+        parts.append(f'<text x="{sx(i):.1f}" y="{top + ph + 14}" text-anchor="middle" font-size="10">{r.run_id}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def anchor(board: str) -> str:
+    """The id of a board's section: its name with anything but [A-Za-z0-9-_] made '_'."""
+    return "board-" + "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in board)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What a lab lead reads first: how many pass, the worst margin, who regressed."""
+
+    passing: int
+    total: int
+    worst_board: str | None
+    worst_margin_pct: float | None
+    regressed: tuple[tuple[str, float], ...]  # (board, FPS drop %) of each board's latest run
+
+
+def overview(latest: Sequence[BoardResult], regressions: dict[tuple[int, str], float]) -> Overview:
+    margins = [(r.margin_pct, r.board) for r in latest if r.margin_pct is not None]
+    worst = min(margins) if margins else None
+    regressed = tuple(
+        (r.board, regressions[(r.run_id or 0, r.board)]) for r in latest if (r.run_id or 0, r.board) in regressions
+    )
+    return Overview(
+        passing=sum(r.verdict == "PASS" for r in latest),
+        total=len(latest),
+        worst_board=worst[1] if worst else None,
+        worst_margin_pct=worst[0] if worst else None,
+        regressed=regressed,
+    )
+
+
+def board_sections(
+    latest: Sequence[BoardResult],
+    results: Sequence[BoardResult],
+    regressions: dict[tuple[int, str], float],
+    links: dict[str, list[tuple[str, str]]],
+) -> list[dict[str, Any]]:
+    """The template's per-board sections, each with its plots already rendered as SVG."""
+    return [
+        {
+            "name": r.board,
+            "anchor": anchor(r.board),
+            "verdict": r.verdict,
+            "headline": f"{fmt(r.e2e_fps)} FPS end-to-end against {r.target_fps:g} ({verdict_text(r)})",
+            "facts": (r.module, r.l4t or "-", r.power_mode or "-", f"run {r.run_id}", _when(r.finished_at)),
+            "reason": r.reason,
+            "regression": regressions.get((r.run_id or 0, r.board)),
+            "stages": board_stages_svg(r),
+            "telemetry": telemetry_svg(r),
+            "history": board_fps_history_svg(r.board, results),
+            "links": links.get(r.board, []),
+            "failed_checks": [(c.name, c.message) for c in r.checks if c.outcome in ("failed", "error")],
+        }
+        for r in latest
+    ]

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import click
 
-from tx2setup.commands.options import VAULT_PASSWORD_FILE
-from tx2setup.console import print_json, print_table
+from tx2setup.commands.options import JSON, LIMIT, VAULT_PASSWORD_FILE, inventory_option
+from tx2setup.console import emit_json, json_to_stdout, print_table, progress_line
 
-INVENTORY = click.option(
-    "-i", "--inventory", "inventory", required=True, type=click.Path(path_type=Path), help="Inventory file or dir."
-)
+INVENTORY = inventory_option()
 LOCK = click.option(
     "--lock", "lock", type=click.Path(path_type=Path), default=None, help="Lock file (default: tx2setup.lock by INV)."
 )
@@ -27,6 +25,12 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
+def _fetched(url: str, size: int, fetched: int) -> None:
+    """A line per artifact as it lands (the sync of a fleet's artifacts takes minutes)."""
+    how = f"fetched {_human(fetched)}" if fetched else "already cached"
+    progress_line(url.rsplit("/", 1)[-1], "cache sync", f"{how}, {_human(size)} ({url})")
+
+
 @click.group("cache")
 def cache() -> None:
     """Fetch large artifacts once, pin their sha256, and serve them to boards."""
@@ -34,9 +38,9 @@ def cache() -> None:
 
 @cache.command("sync")
 @INVENTORY
+@LIMIT
+@VAULT_PASSWORD_FILE
 @LOCK
-@click.option("--limit", default=None, help="Only these hosts or groups (comma separated).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option(
     "--with-bsp",
     is_flag=True,
@@ -47,15 +51,15 @@ def cache() -> None:
     envvar="TX2SETUP_BSP_MIRROR",
     help="With --with-bsp: base URL that serves the BSP tarballs by file name, instead of NVIDIA's download URLs.",
 )
-@VAULT_PASSWORD_FILE
+@JSON
 def sync(
     inventory: Path,
-    lock: Path | None,
     limit: str | None,
-    as_json: bool,
+    vault_password_file: str | None,
+    lock: Path | None,
     with_bsp: bool,
     bsp_mirror: str | None,
-    vault_password_file: str | None,
+    json_out: str | None,
 ) -> None:
     """Fetch every artifact the inventory's boards need; pin new ones in the lock file."""
     from tx2setup import cache as c
@@ -68,6 +72,7 @@ def sync(
     for url, sha in c.plan_artifacts(plans).items():
         art = store.fetch(url, sha)
         rows.append({"url": url, "sha256": art.sha256, "size": art.size, "fetched": art.fetched_bytes})
+        _fetched(url, art.size, art.fetched_bytes)
     if with_bsp:
         # the same fetch `tx2setup flash` does (same cache, same pins), so a flash later finds
         # the tarballs in place and downloads nothing
@@ -75,6 +80,7 @@ def sync(
 
         for l4t, jetpack in sorted({(p.l4t, p.jetpack) for p in plans}):
             for tarball in bsp.fetch_tarball_artifacts(l4t, jetpack, lock_path, bsp_mirror):
+                _fetched(tarball.url, tarball.size, tarball.fetched_bytes)
                 rows.append(
                     {
                         "url": tarball.url,
@@ -85,8 +91,8 @@ def sync(
                 )
     # installed by the boards from a package index (JetPack 6 torch): nothing to fetch or pin
     from_index = [{"requirement": req, "index_url": url} for req, url in c.index_installs(plans).items()]
-    if as_json:
-        print_json({"lock": str(store.lock.path), "artifacts": rows, "from_index": from_index})
+    emit_json(json_out, {"lock": str(store.lock.path), "artifacts": rows, "from_index": from_index})
+    if json_to_stdout(json_out):
         return
     table = [
         (r["url"], str(r["sha256"])[:16], _human(int(str(r["size"]))), _human(int(str(r["fetched"])))) for r in rows
@@ -106,17 +112,15 @@ def sync(
 @cache.command("list")
 @INVENTORY
 @LOCK
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_(inventory: Path, lock: Path | None, as_json: bool) -> None:
+@JSON
+def list_(inventory: Path, lock: Path | None, json_out: str | None) -> None:
     """Show the pinned artifacts and whether each is in the cache."""
     from tx2setup import cache as c
 
     store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
     rows = [(url, pin.sha256, pin.size, str(store.dir / pin.key), present) for url, pin, present in store.entries()]
-    if as_json:
-        print_json(
-            [{"url": u, "sha256": s, "size": n, "path": p, "cached": ok} for u, s, n, p, ok in rows],
-        )
+    emit_json(json_out, [{"url": u, "sha256": s, "size": n, "path": p, "cached": ok} for u, s, n, p, ok in rows])
+    if json_to_stdout(json_out):
         return
     print_table(
         "Pinned artifacts",
@@ -129,7 +133,8 @@ def list_(inventory: Path, lock: Path | None, as_json: bool) -> None:
 @cache.command("verify")
 @INVENTORY
 @LOCK
-def verify(inventory: Path, lock: Path | None) -> None:
+@JSON
+def verify(inventory: Path, lock: Path | None, json_out: str | None) -> None:
     """Re-hash every cached artifact against the lock file (exit 5 on a mismatch)."""
     from tx2setup import cache as c
     from tx2setup.errors import ChecksumError
@@ -137,11 +142,20 @@ def verify(inventory: Path, lock: Path | None) -> None:
     store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
     problems = store.verify()
     bad = [(u, p) for u, p in problems if not p.startswith("missing")]
+    emit_json(
+        json_out,
+        {
+            "lock": str(store.lock.path),
+            "verified": len(store.lock.pins) - len(problems),
+            "problems": [{"url": u, "problem": p} for u, p in problems],
+        },
+    )
     for url, problem in problems:
         click.echo(f"{url}: {problem}", err=True)
     if bad:
         raise ChecksumError(f"{len(bad)} cached artifact(s) do not match {store.lock.path}: {bad[0][0]}: {bad[0][1]}")
-    click.echo(f"{len(store.lock.pins) - len(problems)} artifact(s) verified against {store.lock.path}")
+    if not json_to_stdout(json_out):
+        click.echo(f"{len(store.lock.pins) - len(problems)} artifact(s) verified against {store.lock.path}")
 
 
 @cache.command("serve")

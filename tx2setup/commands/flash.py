@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
+from tx2setup.commands.options import JSON, LIMIT, connection_options, inventory_option
 
 
 def _ask_board(device: object, names: list[str]) -> str | None:
@@ -29,10 +29,11 @@ def _ask(prompt: str, hide: bool) -> str:
 
 
 @click.command("flash")
-@click.option("-i", "--inventory", "inventory", type=click.Path(), help="Inventory file or directory.")
-@click.option("--limit", help="Only these hosts or groups (comma separated).")
+@inventory_option(required=False)
+@LIMIT
+@connection_options
 @click.option("--list", "list_only", is_flag=True, help="Only show boards in recovery mode and their hosts.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@JSON
 @click.option(
     "--bsp",
     type=click.Path(file_okay=False),
@@ -46,14 +47,12 @@ def _ask(prompt: str, hide: bool) -> str:
 @click.option("--lock", "lock_path", type=click.Path(dir_okay=False), help="Pin file (default: next to the inventory).")
 @click.option("--one-by-one", is_flag=True, help="Flash boards one at a time instead of a mass flash.")
 @click.option("--accept-license", is_flag=True, help="Accept NVIDIA's L4T license (needed to create the default user).")
-@VAULT_PASSWORD_FILE
 @click.option(
     "--timeout", "timeout_s", type=float, default=3600.0, show_default=True, help="Seconds until a flash is killed."
 )
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for flashed boards on the network (SSH).")
 @click.option("--wait-timeout", "wait_timeout_s", type=float, default=900.0, show_default=True, help="Seconds to wait.")
 @click.option("--then-provision", is_flag=True, help="Provision the flashed boards right away.")
-@become_options
 @click.option(
     "--write-become-vault",
     "become_vault",
@@ -66,22 +65,22 @@ def _ask(prompt: str, hide: bool) -> str:
 @click.option("--min-free-gib", type=float, default=32.0, show_default=True, help="Free disk the BSP folder needs.")
 @click.option("--sysfs-root", default="/sys", show_default=True, help="Where sysfs is (for tests).")
 def flash(
-    inventory: str | None,
+    inventory: Path | None,
     limit: str | None,
+    vault_password_file: str | None,
+    ask_become_pass: bool,
+    become_password_file: str | None,
     list_only: bool,
-    as_json: bool,
+    json_out: str | None,
     bsp: str | None,
     bsp_mirror: str | None,
     lock_path: str | None,
     one_by_one: bool,
     accept_license: bool,
-    vault_password_file: str | None,
     timeout_s: float,
     wait: bool,
     wait_timeout_s: float,
     then_provision: bool,
-    ask_become_pass: bool,
-    become_password_file: str | None,
     become_vault: str | None,
     log_dir: str | None,
     min_free_gib: float,
@@ -103,7 +102,7 @@ def flash(
             Path(sysfs_root),
             inventory,
             limit,
-            as_json,
+            json_out,
             _ask_board if interactive and inventory else None,
             vault_password_file,
         )
@@ -139,10 +138,31 @@ def flash(
 
     # asked before the flash starts, not after it: nobody waits at the prompt for an hour
     with become.password_file(ask_become_pass, become_password_file) as become_file:
-        _flash_then_provision(opts, hooks, as_json, become_file)
+        _flash_then_provision(opts, hooks, json_out, become_file)
 
 
-def _flash_then_provision(opts: Any, hooks: Any, as_json: bool, become_file: str | None) -> None:
+class PlainFlashProgress:
+    """Off a terminal, the live view's stand-in: a timestamped line per board per phase."""
+
+    def __init__(self) -> None:
+        self._phase: dict[str, str] = {}
+
+    def __enter__(self) -> PlainFlashProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __call__(self, event: Any) -> None:
+        from tx2setup.console import progress_line
+
+        phase = event.status if event.status is not None else event.phase
+        if phase is not None and phase != self._phase.get(event.board):
+            self._phase[event.board] = phase
+            progress_line(event.board, "flash", str(phase))
+
+
+def _flash_then_provision(opts: Any, hooks: Any, json_out: str | None, become_file: str | None) -> None:
     from tx2setup.errors import RemoteError
     from tx2setup.flash import session
 
@@ -151,16 +171,20 @@ def _flash_then_provision(opts: Any, hooks: Any, as_json: bool, become_file: str
     for line in prep.skipped:
         click.echo(f"warning: {line}", err=True)
 
+    from tx2setup.console import is_terminal, json_to_stdout
     from tx2setup.flash.progress import ProgressView
 
-    with ProgressView(prep.targets) as view:
+    view: Any = ProgressView(prep.targets) if is_terminal(sys.stderr) else PlainFlashProgress()
+    with view:
         hooks.on_event = view
         summary = session.execute(prep, hooks)
     failed = [r for r in summary.results if not r.ok]
     unseen = [r for r in summary.results if r.ok and r.network and not r.network.startswith("up")]
     chain = then_provision and not failed and not unseen
-    if not (chain and as_json):  # chained JSON: one document, flash and provision together
-        _print_summary(summary, as_json)
+    if not (chain and json_out):
+        _print_summary(summary, json_out)
+    elif not json_to_stdout(json_out):  # chained JSON: one document, flash and provision together
+        _print_summary(summary, None)
     if failed or unseen:
         parts = [f"{r.board} ({r.status})" for r in failed] + [f"{r.board} (not on the network)" for r in unseen]
         raise RemoteError(
@@ -170,11 +194,10 @@ def _flash_then_provision(opts: Any, hooks: Any, as_json: bool, become_file: str
         click.echo(f"provisioning {', '.join(summary.flashed)} (--then-provision)", err=True)
 
         def show(result: Any) -> None:
-            if as_json:
-                from tx2setup.console import print_json
+            from tx2setup.console import emit_json
 
-                print_json({**summary.to_dict(), "provision": result.to_dict()})
-            else:
+            emit_json(json_out, {**summary.to_dict(), "provision": result.to_dict()})
+            if not json_to_stdout(json_out):
                 # the summary `tx2setup provision` prints
                 from tx2setup.commands.provision import _summary
 
@@ -193,13 +216,13 @@ LIST_KEYS = ("port", "product_id", "modules", "serial", "host", "matched_by", "c
 
 def _list(
     sysfs_root: Path,
-    inventory: str | None,
+    inventory: Path | None,
     limit: str | None,
-    as_json: bool,
+    json_out: str | None,
     ask: object,
     vault_password_file: str | None = None,
 ) -> None:
-    from tx2setup.console import print_json, print_table
+    from tx2setup.console import emit_json, json_to_stdout, print_table
     from tx2setup.flash import session
 
     devices, result = session.survey(
@@ -221,18 +244,14 @@ def _list(
             host, how = a.board.name, a.how
             fit = "ok" if a.module_fits else f"MISMATCH: inventory says {a.board.module}"
         rows.append((d.port, d.product_id, d.module_label, d.serial or "-", host, how, fit))
-    if as_json:
-        print_json(
-            {
-                "devices": [
-                    dict(
-                        zip(("port", "product_id", "modules", "serial", "host", "matched_by", "check"), r, strict=True)
-                    )
-                    for r in rows
-                ],
-                "absent": [b.name for b in result.absent] if result else [],
-            }
-        )
+    emit_json(
+        json_out,
+        {
+            "devices": [dict(zip(LIST_KEYS, r, strict=True)) for r in rows],
+            "absent": [b.name for b in result.absent] if result else [],
+        },
+    )
+    if json_to_stdout(json_out):
         return
     cols = ("USB port", "product", "module", "serial", "inventory host", "matched by", "check")
     caption = None
@@ -243,13 +262,13 @@ def _list(
     print_table("Boards in USB recovery mode", cols, rows, caption=caption)
 
 
-def _print_summary(summary: object, as_json: bool) -> None:
-    from tx2setup.console import print_json, print_table
+def _print_summary(summary: object, json_out: str | None) -> None:
+    from tx2setup.console import emit_json, json_to_stdout, print_table
     from tx2setup.flash.session import Summary
 
     assert isinstance(summary, Summary)
-    if as_json:
-        print_json(summary.to_dict())
+    emit_json(json_out, summary.to_dict())
+    if json_to_stdout(json_out):
         return
     rows = [(r.board, r.port, r.module, r.status, f"{r.duration_s:.0f}s", r.network or "-") for r in summary.results]
     cols = ("board", "port", "module", "result", "time", "network")

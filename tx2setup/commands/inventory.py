@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from tx2setup.commands.options import VAULT_PASSWORD_FILE
+from tx2setup.commands.options import JSON, LIMIT, VAULT_PASSWORD_FILE, inventory_option
 
 
 @click.group("inventory")
@@ -13,21 +15,21 @@ def inventory() -> None:
 
 
 @inventory.command("check")
-@click.option("-i", "--inventory", "path", required=True, help="Inventory file or directory (INI or YAML).")
-@click.option("--limit", help="Only these hosts or groups (comma separated).")
-@click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
+@inventory_option()
+@LIMIT
 @VAULT_PASSWORD_FILE
-def check(path: str, limit: str | None, as_json: bool, vault_password_file: str | None) -> None:
+@JSON
+def check(inventory: Path, limit: str | None, vault_password_file: str | None, json_out: str | None) -> None:
     """Validate the inventory and print the plan for every board."""
     from tx2setup import fleet, plan
     from tx2setup.ansible_compat import warnings_for
-    from tx2setup.console import print_json, print_table
+    from tx2setup.console import emit_json, json_to_stdout, print_table
 
-    inv = fleet.load(path, limit=limit, vault_password_file=vault_password_file)
+    inv = fleet.load(inventory, limit=limit, vault_password_file=vault_password_file)
     plans = plan.resolve(inv)
     warnings = warnings_for(plans)
-    if as_json:
-        print_json({"inventory": str(inv.path), "boards": [p.to_dict() for p in plans], "warnings": warnings})
+    emit_json(json_out, {"inventory": str(inv.path), "boards": [p.to_dict() for p in plans], "warnings": warnings})
+    if json_to_stdout(json_out):
         return
     for p in plans:
         rows = [

@@ -73,3 +73,63 @@ def become_options(func: F) -> F:
         is_flag=True,
         help="Ask for the boards' sudo password (as ansible-playbook -K).",
     )(func)
+
+
+# -- options every verb that reads an inventory or reports shares ---------------------------
+# One definition each, so a flag has one name, one type and one help text in every verb.
+
+
+def inventory_option(required: bool = True) -> Callable[[F], F]:
+    """`-i/--inventory PATH`, handed to the command as `inventory` (a Path, or None)."""
+    return click.option(
+        "-i",
+        "--inventory",
+        "inventory",
+        required=required,
+        type=click.Path(path_type=Path),
+        help="Ansible inventory file or directory (INI or YAML).",
+    )
+
+
+LIMIT = click.option("--limit", "limit", default=None, help="Only these hosts or groups (comma separated).")
+
+# `--json` prints JSON on stdout instead of the tables; `--json FILE` writes it to FILE
+# (and the tables still print). Handed to the command as `json_out`: None, "-" or a path.
+JSON = click.option(
+    "--json",
+    "json_out",
+    is_flag=False,
+    flag_value="-",
+    default=None,
+    metavar="[FILE]",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="JSON instead of the tables; with FILE, also write it there (tables still print).",
+)
+
+# ansible.cfg's `forks = 16`; tests/unit/test_console.py checks the two agree
+DEFAULT_FORKS = 16
+
+FORKS = click.option(
+    "--forks",
+    "forks",
+    type=click.IntRange(1, 256),
+    default=None,
+    help=f"Boards worked on at once (default: forks in ansible.cfg, {DEFAULT_FORKS}).",
+)
+
+# The benchmark's measuring time: `--duration` in verify and in bench (tx2setup/bench/cli.py
+# declares the same name with argparse, since it runs on Python 3.6 boards without click).
+DURATION = click.option(
+    "--duration",
+    "duration",
+    type=click.FloatRange(min=0.5),
+    default=5.0,
+    show_default=True,
+    help="Seconds each benchmark measurement runs at least.",
+)
+
+
+def connection_options(func: F) -> F:
+    """How the tool reaches the boards, beside the inventory: the vault password file that
+    opens vaulted connection variables and the become (sudo) password options."""
+    return VAULT_PASSWORD_FILE(become_options(func))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
+from tx2setup.commands.options import FORKS, JSON, LIMIT, connection_options, inventory_option
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -45,31 +45,56 @@ def _summary(result: ProvisionResult) -> None:
     )
 
 
+class PlainProgress:
+    """The live table's stand-in off a terminal: one timestamped line per board per role
+    (when the board starts it) and one when the board ends, whole, however long."""
+
+    def __init__(self) -> None:
+        self._role: dict[str, str] = {}
+        self._done: set[str] = set()
+
+    def __call__(self, rows: Mapping[str, HostProgress]) -> None:
+        from tx2setup.console import progress_line
+
+        for hp in rows.values():
+            if hp.name in self._done:
+                continue
+            if hp.role and hp.role != self._role.get(hp.name):
+                self._role[hp.name] = hp.role
+                progress_line(hp.name, f"provision {hp.role}", f"started ({hp.elapsed:.0f}s in)")
+            if hp.unreachable or hp.failed:
+                self._done.add(hp.name)
+                status = "unreachable" if hp.unreachable else "failed"
+                progress_line(hp.name, "provision", f"{status} at {hp.failed_task!r}: {hp.message}")
+            elif hp.finished is not None:
+                self._done.add(hp.name)
+                progress_line(hp.name, "provision", f"done (ok={hp.ok} changed={hp.changed}, {hp.elapsed:.0f}s)")
+
+
 @click.command("provision")
-@click.option("-i", "--inventory", required=True, type=click.Path(path_type=Path), help="Inventory file or dir.")
-@click.option("--limit", default=None, help="Only these hosts or groups (comma separated).")
+@inventory_option()
+@LIMIT
+@connection_options
 @click.option("--tags", default=None, help="Only these roles (tags, comma separated).")
 @click.option("--skip-tags", default=None, help="Skip these roles (tags, comma separated).")
 @click.option("--check", is_flag=True, help="Report what would change; change nothing.")
-@click.option("--forks", type=click.IntRange(1, 256), default=None, help="Boards in parallel (default: ansible.cfg).")
+@FORKS
 @click.option("--no-cache", is_flag=True, help="Boards fetch large artifacts from upstream themselves.")
 @click.option("--cache-bind", default=None, help="Address the boards reach this host on (default: picked per board).")
-@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON instead of tables.")
-@VAULT_PASSWORD_FILE
-@become_options
+@JSON
 def provision(
     inventory: Path,
     limit: str | None,
+    vault_password_file: str | None,
+    ask_become_pass: bool,
+    become_password_file: str | None,
     tags: str | None,
     skip_tags: str | None,
     check: bool,
     forks: int | None,
     no_cache: bool,
     cache_bind: str | None,
-    as_json: bool,
-    vault_password_file: str | None,
-    ask_become_pass: bool,
-    become_password_file: str | None,
+    json_out: str | None,
 ) -> None:
     """Bring every board in the inventory to its planned stack (Ansible, in parallel)."""
     from rich.console import Console
@@ -77,8 +102,7 @@ def provision(
 
     from tx2setup import become
     from tx2setup import provision as prov
-    from tx2setup.console import print_json
-    from tx2setup.errors import RemoteError
+    from tx2setup.console import emit_json, json_to_stdout
 
     console = Console(stderr=True)
     live: Live | None = None
@@ -103,15 +127,20 @@ def provision(
         )
 
     with become.password_file(ask_become_pass, become_password_file) as become_file:
-        if as_json or not console.is_terminal:
-            result = run_play(None)
+        if not console.is_terminal:
+            result = run_play(PlainProgress())
         else:
             with Live(console=console, refresh_per_second=4, transient=True) as live:
                 result = run_play(on_progress)
-    if as_json:
-        print_json(result.to_dict())
-    else:
+    emit_json(json_out, result.to_dict())
+    if not json_to_stdout(json_out):
         _summary(result)
+    _finish(result)
+
+
+def _finish(result: ProvisionResult) -> None:
+    from tx2setup.errors import RemoteError
+
     if result.interrupted:
         raise click.exceptions.Abort()
     if not result.ok:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from tx2setup.commands.options import JSON
+
 
 def _since(value: str | None) -> float | None:
     """'7d', '12h', '30m' or an ISO date/time -> a UNIX timestamp."""
@@ -32,7 +34,7 @@ def _since(value: str | None) -> float | None:
     "--regression-pct", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Flag FPS drops above this."
 )
 @click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report (with plots) here.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history as JSON here.")
+@JSON
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write each board's latest result as JUnit XML here.")
 def report(
     db: str | None,
@@ -40,15 +42,14 @@ def report(
     since: str | None,
     regression_pct: float,
     html: str | None,
-    json_path: str | None,
+    json_out: str | None,
     junit: str | None,
 ) -> int:
     """Show verify history per board; FPS drops against the board's previous pass are flagged."""
-    import json
     import time
 
     from tx2setup import report as rpt
-    from tx2setup.console import print_table
+    from tx2setup.console import emit_json, json_to_stdout, print_table
     from tx2setup.results import History, regressions
 
     start = _since(since)
@@ -61,22 +62,21 @@ def report(
     results = [r for r in everything if (board is None or r.board == board) and r.finished_at >= (start or 0.0)]
     shown = {(r.run_id or 0, r.board) for r in results}
     flagged = {k: v for k, v in flagged_all.items() if k in shown}
-    rows = []
-    for r in results:
-        drop = flagged.get((r.run_id or 0, r.board))
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.finished_at))
-        rows.append((when, str(r.run_id), *rpt.table_rows([r])[0], f"REGRESSION -{drop:.1f}%" if drop else ""))
-    print_table("verify history", ("finished", "run", *rpt.TABLE_COLUMNS, "flag"), rows)
-    for (run_id, name), drop in sorted(flagged.items()):
-        click.echo(f"regression: {name} in run {run_id}: end-to-end FPS down {drop:.1f}% from its previous pass")
+    emit_json(
+        json_out,
+        {"results": [rpt.result_dict(r) for r in results], "regressions": [[*k, v] for k, v in flagged.items()]},
+    )
+    if not json_to_stdout(json_out):
+        rows = []
+        for r in results:
+            drop = flagged.get((r.run_id or 0, r.board))
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.finished_at))
+            rows.append((when, str(r.run_id), *rpt.table_rows([r])[0], f"REGRESSION -{drop:.1f}%" if drop else ""))
+        print_table("verify history", ("finished", "run", *rpt.TABLE_COLUMNS, "flag"), rows)
+        for (run_id, name), drop in sorted(flagged.items()):
+            click.echo(f"regression: {name} in run {run_id}: end-to-end FPS down {drop:.1f}% from its previous pass")
     if html:
         rpt.write_text(html, rpt.render_html(results, runs, flagged))
-    if json_path:
-        doc = {
-            "results": [rpt.result_dict(r) for r in results],
-            "regressions": [[*k, v] for k, v in flagged.items()],
-        }
-        rpt.write_text(json_path, json.dumps(doc, indent=2, default=str))
     if junit:
         rpt.write_text(junit, rpt.junit_xml(rpt.latest_per_board(results)))
     return 0

@@ -7,6 +7,8 @@ import shutil
 
 import click
 
+from tx2setup.commands.options import JSON
+
 
 @click.group("sim")
 def sim() -> None:
@@ -19,7 +21,8 @@ def sim() -> None:
 @click.option("--module", help="Jetson module of the boards (default tx2).")
 @click.option("--jetpack", help="JetPack of the boards (default: the newest the module runs).")
 @click.option("--spec", "spec_file", type=click.Path(dir_okay=False), help="YAML file listing the boards.")
-def up(count: int | None, module: str | None, jetpack: str | None, spec_file: str | None) -> None:
+@JSON
+def up(count: int | None, module: str | None, jetpack: str | None, spec_file: str | None, json_out: str | None) -> None:
     """Bring the fleet up (idempotent): build the base once, start every board."""
     from tx2setup.errors import UserError
     from tx2setup.sim import Fleet, spec
@@ -35,9 +38,17 @@ def up(count: int | None, module: str | None, jetpack: str | None, spec_file: st
         specs = spec.from_args(count or 1, module, jetpack, fleet.matrix)
     else:
         specs = None
+    from tx2setup.console import emit_json, json_to_stdout, progress_line
+
     boards = fleet.up(specs)
+    for b in boards:  # Fleet.up reports once every board answers; a line each for logs
+        booted = fleet.boot_seconds.get(b.name)
+        progress_line(b.name, "sim up", f"ssh up in {booted:.1f}s" if booted is not None else "already running")
     for line in fleet.warnings:
         click.echo(line, err=True)
+    emit_json(json_out, _status_doc(fleet))
+    if json_to_stdout(json_out):
+        return
     _print_status(fleet)
     click.echo(f"inventory: {fleet.layout.inventory}  (ssh: tx2setup sim ssh {boards[0].name})")
 
@@ -55,24 +66,29 @@ def down(destroy: bool) -> None:
 
 
 @sim.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def status(as_json: bool) -> None:
+@JSON
+def status(json_out: str | None) -> None:
     """Show every board: address, module, JetPack, state."""
-    from tx2setup.console import print_json
+    from tx2setup.console import emit_json, json_to_stdout
     from tx2setup.sim import Fleet
 
     fleet = Fleet()
-    if as_json:
-        sts = fleet.status()
-        print_json(
-            {
-                "fleet": str(fleet.layout.fleet),
-                "http": {"port": fleet.upstream().port, "running": fleet.http_running()},
-                "boards": [{**s.board.to_dict(), "state": s.state, "pid": s.pid, "ssh": s.ssh} for s in sts],
-            }
-        )
+    emit_json(json_out, _status_doc(fleet))
+    if json_to_stdout(json_out):
         return
     _print_status(fleet)
+
+
+def _status_doc(fleet: object) -> dict[str, object]:
+    from tx2setup.sim import Fleet
+
+    assert isinstance(fleet, Fleet)
+    sts = fleet.status()
+    return {
+        "fleet": str(fleet.layout.fleet),
+        "http": {"port": fleet.upstream().port, "running": fleet.http_running()},
+        "boards": [{**s.board.to_dict(), "state": s.state, "pid": s.pid, "ssh": s.ssh} for s in sts],
+    }
 
 
 @sim.command("inventory")

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
+from tx2setup.commands.options import (
+    DEFAULT_FORKS,
+    DURATION,
+    FORKS,
+    JSON,
+    LIMIT,
+    connection_options,
+    inventory_option,
+)
 
 
 @click.command("verify")
-@click.option("-i", "--inventory", required=True, help="Inventory file or directory.")
-@click.option("--limit", help="Only these hosts or groups (comma separated).")
+@inventory_option()
+@LIMIT
+@connection_options
 @click.option("--model", default="z2color", show_default=True, help="Model the benchmark runs.")
 @click.option(
     "--backend",
@@ -18,9 +29,7 @@ from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
     help="Benchmark backend. auto runs every backend the board has and judges on the fastest correct one;"
     " a backend with wrong output fails the board (a broken stack).",
 )
-@click.option(
-    "--duration", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds per measurement."
-)
+@DURATION
 @click.option(
     "--source",
     default="synthetic",
@@ -30,7 +39,7 @@ from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
 @click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), help="Override every board's target_fps.")
 @click.option("--db", help="History database (default: the user's data dir).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write results as JSON here.")
+@JSON
 @click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
 @click.option(
     "--regression-pct",
@@ -39,12 +48,13 @@ from tx2setup.commands.options import VAULT_PASSWORD_FILE, become_options
     show_default=True,
     help="In the --html report, flag FPS drops above this.",
 )
-@click.option("--forks", type=click.IntRange(min=1), default=16, show_default=True, help="Boards verified at once.")
-@VAULT_PASSWORD_FILE
-@become_options
+@FORKS
 def verify(
-    inventory: str,
+    inventory: Path,
     limit: str | None,
+    vault_password_file: str | None,
+    ask_become_pass: bool,
+    become_password_file: str | None,
     model: str,
     backend: str,
     duration: float,
@@ -52,26 +62,22 @@ def verify(
     target_fps: float | None,
     db: str | None,
     junit: str | None,
-    json_path: str | None,
+    json_out: str | None,
     html: str | None,
     regression_pct: float,
-    forks: int,
-    vault_password_file: str | None,
-    ask_become_pass: bool,
-    become_password_file: str | None,
+    forks: int | None,
 ) -> int:
     """Run the testinfra checks and the acceptance benchmark on every board; exit 0 only if all pass."""
     import dataclasses
 
     from tx2setup import become, report
-    from tx2setup.console import print_table
+    from tx2setup.console import emit_json, json_to_stdout, print_table, progress_line
     from tx2setup.errors import AcceptanceFailed
-    from tx2setup.results import History, regressions
     from tx2setup.verify import VerifyOptions
     from tx2setup.verify import verify as run_verify
 
     opts = VerifyOptions(
-        inventory,
+        str(inventory),
         limit,
         model,
         backend,
@@ -79,37 +85,41 @@ def verify(
         source=source,
         target_fps=target_fps,
         db=db,
-        forks=forks,
+        forks=forks or DEFAULT_FORKS,
         vault_password_file=vault_password_file,
     )
 
     def progress(board: str, what: str) -> None:
-        click.echo(f"{board}: {what}", err=True)
+        progress_line(board, "verify", what)
 
     with become.password_file(ask_become_pass, become_password_file) as become_file:
         outcome = run_verify(dataclasses.replace(opts, become_password_file=become_file), progress)
-    print_table(
-        f"verify run {outcome.run_id}",
-        report.TABLE_COLUMNS,
-        report.table_rows(outcome.results),
-        caption="FPS: end-to-end (camera to steering) decides; inference-only is the network alone",
-    )
-    for r in outcome.results:
-        if r.reason:
-            click.echo(f"{r.board}: {r.verdict}: {r.reason}")
+    emit_json(json_out, {"run_id": outcome.run_id, "boards": [report.result_dict(r) for r in outcome.results]})
+    if not json_to_stdout(json_out):
+        print_table(
+            f"verify run {outcome.run_id}",
+            report.TABLE_COLUMNS,
+            report.table_rows(outcome.results),
+            caption="FPS: end-to-end (camera to steering) decides; inference-only is the network alone",
+        )
+        for r in outcome.results:
+            if r.reason:
+                click.echo(f"{r.board}: {r.verdict}: {r.reason}")
     if junit:
         report.write_text(junit, report.junit_xml(outcome.results))
-    if json_path:
-        import json
-
-        doc = {"run_id": outcome.run_id, "boards": [report.result_dict(r) for r in outcome.results]}
-        report.write_text(json_path, json.dumps(doc, indent=2, default=str))
     if html:
-        with History(db) as history:
-            everything = history.board_results()
-            flagged = regressions(everything, regression_pct)
-            report.write_text(html, report.render_html(everything, history.runs(), flagged))
+        _write_html(html, db, regression_pct)
     if not outcome.all_passed:
         failed = [r.board for r in outcome.results if r.verdict != "PASS"]
         raise AcceptanceFailed(f"{len(failed)} of {len(outcome.results)} board(s) did not pass: {', '.join(failed)}")
     return 0
+
+
+def _write_html(html: str, db: str | None, regression_pct: float) -> None:
+    from tx2setup import report
+    from tx2setup.results import History, regressions
+
+    with History(db) as history:
+        everything = history.board_results()
+        flagged = regressions(everything, regression_pct)
+        report.write_text(html, report.render_html(everything, history.runs(), flagged))
