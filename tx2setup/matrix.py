@@ -221,10 +221,14 @@ class Release(Strict):
         return [template.format(channel=ch, l4t_major_minor=self.l4t_major_minor) for ch in ("common", soc)]
 
     def nv_tegra_release(self, soc: str) -> str:
-        """The first line of /etc/nv_tegra_release that this release writes."""
+        """The first line of /etc/nv_tegra_release that this release writes. BOARD is
+        "t186ref" on R32 and R35 whatever the SoC, Orin included, and "generic" on R36
+        (tests/fixtures/real/nv_tegra_release-*: BOARD: t186ref on an R35 Orin NX); jetson-stats
+        ignores the field for that reason (jtop/core/jetson_variables.py get_nvidia_l4t).
+        `soc` is kept for callers; no real board writes it here."""
         parts = version_key(self.l4t)
         revision = ".".join(str(p) for p in parts[1:])
-        board = "generic" if self.l4t_major >= 36 else f"{soc}ref"
+        board = "generic" if self.l4t_major >= 36 else "t186ref"
         return (
             f"# R{parts[0]} (release), REVISION: {revision}, GCID: 00000000, BOARD: {board}, "
             "EABI: aarch64, DATE: Thu Jan  1 00:00:00 UTC 2026"

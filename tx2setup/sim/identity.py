@@ -59,13 +59,8 @@ def nv_tegra_release(release: Release, soc: str) -> str:
 
 
 def release_line(release: Release, soc: str) -> str:
-    """The first line with the BOARD field real boards write: "t186ref" on R32 and R35 on
-    every module, Orin included (nv_tegra_release-r35-orin-nx.txt: BOARD: t186ref on an
-    Orin NX), "generic" on R36. matrix.Release.nv_tegra_release() writes "<soc>ref"
-    (t234ref on R35), which no real board prints; jetson-stats ignores the field for that
-    reason ("CONTAINS ALWAYS WRONG OUTPUT", jtop/core/jetson_variables.py get_nvidia_l4t)."""
-    board = "generic" if release.l4t_major >= 36 else "t186ref"
-    return re.sub(r"BOARD: [^,]+,", f"BOARD: {board},", release.nv_tegra_release(soc), count=1)
+    """The first line, with the BOARD field real boards write (see matrix.Release.nv_tegra_release)."""
+    return release.nv_tegra_release(soc)
 
 
 def l4t_from_nv_tegra_release(first_line: str) -> str:
