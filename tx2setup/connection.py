@@ -1,8 +1,11 @@
-"""How to reach a board over SSH, derived from its Ansible connection variables.
+"""The tool's one SSH layer: the OpenSSH client, configured from the inventory as Ansible's
+own `ssh` connection plugin is (the default one; it runs this same client).
 
-verify and status talk to boards outside Ansible (testinfra over ssh, the benchmark,
-status over paramiko); they must connect exactly as Ansible would: same user, key,
-port and known_hosts, with host key checking kept on.
+verify (testinfra's ssh backend, the benchmark, the sudo check) and status talk to boards
+outside Ansible; they must connect exactly as Ansible would: same user, key, port,
+known_hosts and every `-o` option of ansible_ssh_common_args/ansible_ssh_extra_args (a
+ProxyJump, ciphers, ...), with host key checking kept on. The become password travels on
+stdin, never in a command line. Why OpenSSH and not fabric or paramiko: README, "One SSH layer".
 """
 
 from __future__ import annotations
@@ -27,20 +30,15 @@ class SshTarget:
     known_hosts: str | None
     strict: bool
     become: bool
+    # every other `-o Key=Value` (and -J) of ansible_ssh_common_args/extra_args, in order
+    options: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_board(cls, board: Board) -> SshTarget:
         hv: dict[str, Any] = board.hostvars
-        options: dict[str, str] = {}
-        for key in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
-            args = shlex.split(str(hv.get(key, "")))
-            for i, arg in enumerate(args):
-                if arg == "-o" and i + 1 < len(args) and "=" in args[i + 1]:
-                    k, v = args[i + 1].split("=", 1)
-                    options[k.lower()] = v
-                elif arg.startswith("-o") and "=" in arg[2:]:
-                    k, v = arg[2:].split("=", 1)
-                    options[k.lower()] = v
+        args = " ".join(str(hv.get(k, "")) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args"))
+        given = _ssh_options(args)
+        options = {k.lower(): v for k, v in given}
         key_file = hv.get("ansible_ssh_private_key_file") or hv.get("ansible_private_key_file")
         return cls(
             name=board.name,
@@ -51,6 +49,7 @@ class SshTarget:
             known_hosts=options.get("userknownhostsfile"),
             strict=options.get("stricthostkeychecking", "yes").lower() not in ("no", "off", "false"),
             become=str(hv.get("ansible_become", "false")).lower() in ("true", "yes", "1"),
+            options=tuple((k, v) for k, v in given if k.lower() not in _MANAGED),
         )
 
     def ssh_config(self, control_dir: Path) -> str:
@@ -74,7 +73,58 @@ class SshTarget:
             lines += [f"  IdentityFile {self.key_file}", "  IdentitiesOnly yes"]
         if self.known_hosts:
             lines.append(f"  UserKnownHostsFile {self.known_hosts}")
+        # ssh_config keywords are the -o option names (ssh_config(5)), so they carry over as is
+        lines += [f"  {k} {v}" for k, v in self.options]
         return "\n".join(lines) + "\n"
+
+
+# options this layer sets itself: host key policy and known_hosts (from the inventory, above),
+# and the connection sharing of one run (a master per board, see open_master)
+_MANAGED = {
+    "userknownhostsfile",
+    "stricthostkeychecking",
+    "controlmaster",
+    "controlpath",
+    "controlpersist",
+    "batchmode",
+    "identitiesonly",
+}
+
+
+def _ssh_options(args: str) -> list[tuple[str, str]]:
+    """(Key, Value) of every `-o Key=Value`, `-oKey=Value` and `-J host` in an ssh argument string."""
+    words = shlex.split(args)
+    out: list[tuple[str, str]] = []
+    for i, arg in enumerate(words):
+        value = words[i + 1] if i + 1 < len(words) else ""
+        if arg == "-o" and "=" in value:
+            k, v = value.split("=", 1)
+            out.append((k, v))
+        elif arg.startswith("-o") and "=" in arg[2:]:
+            k, v = arg[2:].split("=", 1)
+            out.append((k, v))
+        elif arg == "-J" and value:
+            out.append(("ProxyJump", value))
+    return out
+
+
+def run(
+    cfg: Path, name: str, command: str, timeout: float, stdin: str | None = None, share: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `command` on board `name` (a Host of the ssh_config `cfg`). The command is one
+    string built with shlex.quote; ssh passes it to the board's shell, as Ansible's raw and
+    command modules would. Secrets travel on stdin, never in it. `share=False`: a
+    connection of its own, no control master left behind (status). Raises
+    subprocess.TimeoutExpired at the deadline (the ssh process is killed)."""
+    extra = [] if share else ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
+    return subprocess.run(
+        ["ssh", "-F", str(cfg), *extra, name, command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        input=stdin if stdin is not None else "",
+    )
 
 
 def write_ssh_config(targets: list[SshTarget], directory: Path) -> Path:

@@ -1,6 +1,6 @@
-"""`status`: the fleet at a glance, over SSH (paramiko), in parallel, never hanging.
+"""`status`: the fleet at a glance, over SSH (the OpenSSH client, as Ansible), in parallel, never hanging.
 
-Every board gets one SSH session that runs one read-only probe script; each host has
+Every board gets one SSH connection that runs one read-only probe script; each host has
 its own deadline, so a dead or stopped board shows as unreachable within the timeout.
 """
 
@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-import threading
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tx2setup import become, fleet
-from tx2setup.connection import SshTarget
+from tx2setup.connection import SshTarget, run, write_ssh_config
 from tx2setup.errors import Tx2SetupError
 from tx2setup.matrix import l4t_from_release_line
 from tx2setup.results import History
@@ -108,84 +110,58 @@ def parse_tegrastats(line: str) -> dict[str, float]:
     return out
 
 
-def probe_board(target: SshTarget, timeout: float, password: str | None = None) -> BoardStatus:
-    """One board's status within `timeout` seconds overall, whatever the board does.
-
-    paramiko gives connect, banner, key exchange and auth each their own timeout, and
-    its banner read restarts its timer on every byte received, so a board that answers
-    slowly could hold `status` far past --timeout. The probe therefore runs in its own
-    thread; at the deadline the client is closed (paramiko's waits poll for that and
-    end) and the board is reported as unreachable without waiting for the thread.
-    """
-    import paramiko
-
-    client = paramiko.SSHClient()
-    outcome: list[BoardStatus] = []
-
-    def attempt() -> None:
-        try:
-            outcome.append(_probe(client, target, timeout, password))
-        # AttributeError: paramiko's client after close() at the deadline has no transport
-        except (OSError, EOFError, ValueError, AttributeError, paramiko.SSHException) as exc:
-            reason = (str(exc) or type(exc).__name__).splitlines()[0][:120]
-            outcome.append(BoardStatus(target.name, target.host, False, error=reason))
-        finally:
-            client.close()
-
-    worker = threading.Thread(target=attempt, name=f"status-{target.name}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if outcome:
-        return outcome[0]
-    client.close()  # ends the thread's blocked paramiko call; nobody waits for it
-    return BoardStatus(target.name, target.host, False, error=f"no answer within {timeout:g} s")
+def status_script(with_password: bool) -> str:
+    """The probe, then how sudo answers, in one remote shell: one connection per board.
+    The probe reads nothing (stdin is /dev/null for it); sudo -S reads the password that
+    ssh's stdin carries. Fixed text: no user value is ever put in it."""
+    script = "{\n" + PROBE + "\n} </dev/null\necho @@tx2setup@@\n"
+    script += "sudo -n true 2>/dev/null </dev/null; echo nopw=$?\n"
+    if with_password:
+        # -S: the password from stdin; -p '': no prompt text; -k: no cached credential counts
+        script += "sudo -k -S -p '' true 2>/dev/null; echo pw=$?\n"
+    return script
 
 
-def _sudo_state(client: Any, password: str | None, timeout: float) -> str:
-    """How sudo answers the login user: without a password, with the one given, or not."""
-    _, out, _ = client.exec_command("sudo -n true 2>/dev/null; echo $?", timeout=timeout)
-    if out.read().decode(errors="replace").strip() == "0":
+def sudo_state(text: str, password_given: bool) -> str:
+    """How sudo answered the login user: without a password, with the one given, or not."""
+    if re.search(r"^nopw=0$", text, re.M):
         return "no password needed"
-    if password is None:
+    if not password_given:
         return "asks for a password (none given)"
-    # the password on stdin (-S), never in the command; -k: no cached credential counts
-    stdin, out, _ = client.exec_command("sudo -k -S -p '' true 2>/dev/null; echo $?", timeout=timeout)
-    stdin.write(password + "\n")
-    stdin.flush()
-    stdin.channel.shutdown_write()
-    return "ok" if out.read().decode(errors="replace").strip() == "0" else "password refused"
+    return "ok" if re.search(r"^pw=0$", text, re.M) else "password refused"
 
 
-def _probe(client: Any, target: SshTarget, timeout: float, password: str | None = None) -> BoardStatus:
-    import paramiko
-
+def probe_board(target: SshTarget, timeout: float, password: str | None = None, cfg: Path | None = None) -> BoardStatus:
+    """One board's status within `timeout` seconds overall, whatever the board does: one
+    ssh process (tx2setup/connection.py, configured as Ansible connects) that is killed at
+    the deadline, so a board that answers slowly, or never, cannot hold `status`."""
     if target.known_hosts:
-        known_hosts = os.path.expanduser(target.known_hosts)  # paramiko does not expand ~
+        known_hosts = os.path.expanduser(target.known_hosts)  # ssh expands ~ too; the message names the file
         if not os.path.isfile(known_hosts):
             return BoardStatus(
                 target.name, target.host, False, error=f"known_hosts file {known_hosts} is missing (UserKnownHostsFile)"
             )
-        client.load_host_keys(known_hosts)
-    else:
-        client.load_system_host_keys()
-    client.set_missing_host_key_policy(paramiko.RejectPolicy() if target.strict else paramiko.AutoAddPolicy())
-    key_file = None if target.key_file is None else os.path.expanduser(target.key_file)
-    client.connect(
-        target.host,
-        port=target.port,
-        username=target.user,
-        key_filename=key_file,
-        timeout=timeout,
-        banner_timeout=timeout,
-        auth_timeout=timeout,
-        allow_agent=key_file is None,
-        look_for_keys=key_file is None,
+    with tempfile.TemporaryDirectory(prefix="tx2setup-status-") as tmp:
+        config = cfg or write_ssh_config([target], Path(tmp))
+        try:
+            proc = run(
+                config,
+                target.name,
+                status_script(password is not None),
+                timeout,
+                stdin=None if password is None else password + "\n",
+                share=False,
+            )
+        except subprocess.TimeoutExpired:
+            return BoardStatus(target.name, target.host, False, error=f"no answer within {timeout:g} s")
+    if proc.returncode == 255:  # ssh's own failure: connection, host key, authentication
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        return BoardStatus(target.name, target.host, False, error=lines[-1][:160] if lines else "ssh failed")
+    text = proc.stdout
+    probe, _, sudo = text.rpartition("@@tx2setup@@")
+    return BoardStatus(
+        target.name, target.host, True, sudo=sudo_state(sudo, password is not None), **parse_probe(probe)
     )
-    # a fixed script with no user values in it: the board's login shell runs it
-    _, stdout, _ = client.exec_command(PROBE, timeout=timeout)
-    text = stdout.read().decode(errors="replace")
-    sudo = _sudo_state(client, password, timeout)
-    return BoardStatus(target.name, target.host, True, sudo=sudo, **parse_probe(text))
 
 
 def fleet_status(
@@ -218,8 +194,12 @@ def fleet_status(
     except Tx2SetupError:  # an unreadable history must not hide the fleet's state
         last = {}
     results: list[BoardStatus] = []
-    with ThreadPoolExecutor(max_workers=max(1, min(32, len(targets)))) as pool:
-        futures = {pool.submit(probe_board, t, timeout, passwords[t.name]): t for t in targets}
+    with (
+        tempfile.TemporaryDirectory(prefix="tx2setup-status-") as tmp,
+        ThreadPoolExecutor(max_workers=max(1, min(32, len(targets)))) as pool,
+    ):
+        cfg = write_ssh_config(targets, Path(tmp))
+        futures = {pool.submit(probe_board, t, timeout, passwords[t.name], cfg): t for t in targets}
         for fut in as_completed(futures):
             st = fut.result()
             st = BoardStatus(**{**st.__dict__, "last_verify": last.get(st.name)})

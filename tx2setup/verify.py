@@ -26,6 +26,7 @@ from typing import Any
 
 from tx2setup import __version__, become, fleet, plan
 from tx2setup.connection import SshTarget, close_master, open_master, write_ssh_config
+from tx2setup.connection import run as ssh_run
 from tx2setup.errors import UserError
 from tx2setup.results import BoardResult, CheckResult, History
 
@@ -91,16 +92,8 @@ ProgressFn = Callable[[str, str], None]  # (board, what is happening)
 def _ssh(
     cfg: Path, name: str, command: str, timeout: float, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    # the remote command is a single string built with shlex.quote; ssh passes it to the
-    # board's shell, as Ansible's raw/command would. Secrets travel on stdin, never in it.
-    return subprocess.run(
-        ["ssh", "-F", str(cfg), name, command],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        input=stdin if stdin is not None else "",
-    )
+    # through the board's control master (open_master): the tool's one SSH layer
+    return ssh_run(cfg, name, command, timeout, stdin=stdin)
 
 
 def sudo_check(cfg: Path, name: str, password: str | None, timeout: float) -> CheckResult:
