@@ -26,7 +26,7 @@ if ! "$PY" -c 'import pytest' 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
         && export PYTHONPATH=$PYTHONPATH:/tmp/site
 fi
 step "compiled preprocessing minimisation"
-timeout 90 "$PY" benchmarks/compile_preprocess_repro.py --json "$OUT/repro.json"
+timeout 120 "$PY" benchmarks/compile_preprocess_repro.py --json "$OUT/repro.json"
 step "tolerance study"
 timeout 80 "$PY" benchmarks/tolerance_study.py --json "$OUT/tolerance.json"
 step "GPU tests"
