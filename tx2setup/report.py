@@ -549,3 +549,51 @@ def board_sections(
         }
         for r in latest
     ]
+
+
+# -- per-board files the report links to ----------------------------------------------------
+def artifact_dir(db: Path, run_id: int | None) -> Path:
+    """Where `verify` keeps one run's per-board files: beside the history database, so
+    two databases (a lab's and a test's) never share a run's folder."""
+    return db.parent / f"{db.stem}-runs" / f"run-{run_id}"
+
+
+def newest_provision_log(board: str) -> Path | None:
+    """The board's log of the newest `tx2setup provision` run (tx2setup/provision.py writes
+    <cache>/runs/provision-<stamp>-<pid>/logs/<board>.log)."""
+    from tx2setup.cache import cache_root
+
+    logs = sorted(cache_root().glob(f"runs/provision-*/logs/{board}.log"), key=lambda p: p.stat().st_mtime)
+    return logs[-1] if logs else None
+
+
+def board_links(latest: Sequence[BoardResult], db: Path) -> dict[str, list[tuple[str, str]]]:
+    """(label, file URI) per board, for the files that exist: the verify log and benchmark
+    JSON of its latest run, a profile trace if one was kept, its newest provision log."""
+    links: dict[str, list[tuple[str, str]]] = {}
+    for r in latest:
+        run_dir = artifact_dir(db, r.run_id)
+        found = [
+            (f"verify log (run {r.run_id})", run_dir / f"{r.board}.log"),
+            ("benchmark JSON", run_dir / f"{r.board}.bench.json"),
+            ("profile trace (chrome://tracing, ui.perfetto.dev)", run_dir / f"{r.board}.trace.json"),
+            ("provision log", newest_provision_log(r.board)),
+        ]
+        links[r.board] = [(label, p.resolve().as_uri()) for label, p in found if p is not None and p.is_file()]
+    return links
+
+
+def write_board_files(
+    db: Path, run_id: int | None, results: Sequence[BoardResult], lines: dict[str, list[str]]
+) -> None:
+    """A verify run's per-board log (its progress lines, checks and verdict) and benchmark JSON."""
+    import json
+
+    run_dir = artifact_dir(db, run_id)
+    for r in results:
+        log = [*lines.get(r.board, [])]
+        log += [f"check {c.name}: {c.outcome}" + (f": {c.message}" if c.message else "") for c in r.checks]
+        log.append(f"verdict: {verdict_text(r)}" + (f": {r.reason}" if r.reason else ""))
+        write_text(run_dir / f"{r.board}.log", "\n".join(log) + "\n")
+        if r.bench:
+            write_text(run_dir / f"{r.board}.bench.json", json.dumps(r.bench, indent=1, default=str))

@@ -48,11 +48,10 @@ def build_parser():
     p.add_argument("--pipeline", choices=("optimized", "naive", "both"), default="optimized")
     p.add_argument("--warmup", type=float, default=0.5, metavar="S", help="warm-up seconds (default 0.5)")
     p.add_argument("--min-iters", type=int, default=100, help="minimum timed iterations (default 100)")
+    duration_help = "minimum timed seconds (default 3)"
     # `--duration`, the name `tx2setup verify` uses too; `--min-duration` stays as a hidden alias
     # because scripts and older tx2setup releases' verify pass it to boards
-    p.add_argument(
-        "--duration", dest="min_duration", type=float, default=3.0, metavar="S", help="minimum timed seconds (default 3)"
-    )
+    p.add_argument("--duration", dest="min_duration", type=float, default=3.0, metavar="S", help=duration_help)
     p.add_argument("--min-duration", dest="min_duration", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--target-fps", type=float, help="PASS/FAIL on the best correct end-to-end FPS")
     p.add_argument("--tolerance", type=float, help="override the relative-error tolerance of every backend")

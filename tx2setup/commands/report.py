@@ -56,6 +56,7 @@ def report(
     with History(db) as history:
         everything = history.board_results()
         runs = history.runs(since=start)
+        db_path = history.path
     # Regressions are measured over each board's whole history (its previous pass may be
     # older than --since, or in a run --board hides), then the view is filtered.
     flagged_all = regressions(everything, regression_pct)
@@ -76,7 +77,8 @@ def report(
         for (run_id, name), drop in sorted(flagged.items()):
             click.echo(f"regression: {name} in run {run_id}: end-to-end FPS down {drop:.1f}% from its previous pass")
     if html:
-        rpt.write_text(html, rpt.render_html(results, runs, flagged))
+        links = rpt.board_links(rpt.latest_per_board(results), db_path)
+        rpt.write_text(html, rpt.render_html(results, runs, flagged, links=links))
     if junit:
         rpt.write_text(junit, rpt.junit_xml(rpt.latest_per_board(results)))
     return 0

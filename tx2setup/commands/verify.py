@@ -69,10 +69,12 @@ def verify(
 ) -> int:
     """Run the testinfra checks and the acceptance benchmark on every board; exit 0 only if all pass."""
     import dataclasses
+    import time
 
     from tx2setup import become, report
     from tx2setup.console import emit_json, json_to_stdout, print_table, progress_line
     from tx2setup.errors import AcceptanceFailed
+    from tx2setup.results import History
     from tx2setup.verify import VerifyOptions
     from tx2setup.verify import verify as run_verify
 
@@ -89,11 +91,16 @@ def verify(
         vault_password_file=vault_password_file,
     )
 
+    lines: dict[str, list[str]] = {}
+
     def progress(board: str, what: str) -> None:
         progress_line(board, "verify", what)
+        lines.setdefault(board, []).append(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {what}")
 
     with become.password_file(ask_become_pass, become_password_file) as become_file:
         outcome = run_verify(dataclasses.replace(opts, become_password_file=become_file), progress)
+    with History(db) as history:  # the report links to these per-board files
+        report.write_board_files(history.path, outcome.run_id, outcome.results, lines)
     emit_json(json_out, {"run_id": outcome.run_id, "boards": [report.result_dict(r) for r in outcome.results]})
     if not json_to_stdout(json_out):
         print_table(
@@ -122,4 +129,5 @@ def _write_html(html: str, db: str | None, regression_pct: float) -> None:
     with History(db) as history:
         everything = history.board_results()
         flagged = regressions(everything, regression_pct)
-        report.write_text(html, report.render_html(everything, history.runs(), flagged))
+        links = report.board_links(report.latest_per_board(everything), history.path)
+        report.write_text(html, report.render_html(everything, history.runs(), flagged, links=links))
