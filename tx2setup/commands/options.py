@@ -133,3 +133,13 @@ def connection_options(func: F) -> F:
     """How the tool reaches the boards, beside the inventory: the vault password file that
     opens vaulted connection variables and the become (sudo) password options."""
     return VAULT_PASSWORD_FILE(become_options(func))
+
+
+# verify (its --html report) and report flag regressions the same way
+REGRESSION_PCT = click.option(
+    "--regression-pct",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Flag a board whose end-to-end FPS dropped more than this % from its previous pass.",
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tx2setup.commands.options import JSON
+from tx2setup.commands.options import JSON, REGRESSION_PCT
 
 
 def _since(value: str | None) -> float | None:
@@ -30,9 +30,7 @@ def _since(value: str | None) -> float | None:
 @click.option("--db", help="History database (default: the user's data dir).")
 @click.option("--board", help="Only this board.")
 @click.option("--since", help="Only results since: 7d, 12h, 30m or an ISO date.")
-@click.option(
-    "--regression-pct", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Flag FPS drops above this."
-)
+@REGRESSION_PCT
 @click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report (with plots) here.")
 @JSON
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write each board's latest result as JUnit XML here.")

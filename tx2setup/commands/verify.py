@@ -12,6 +12,7 @@ from tx2setup.commands.options import (
     FORKS,
     JSON,
     LIMIT,
+    REGRESSION_PCT,
     connection_options,
     inventory_option,
 )
@@ -41,13 +42,7 @@ from tx2setup.commands.options import (
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @JSON
 @click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
-@click.option(
-    "--regression-pct",
-    type=click.FloatRange(min=0),
-    default=10.0,
-    show_default=True,
-    help="In the --html report, flag FPS drops above this.",
-)
+@REGRESSION_PCT
 @FORKS
 def verify(
     inventory: Path,
