@@ -50,7 +50,7 @@ class ActionModule(ActionBase):
                 "install it where ansible-playbook runs (pip install tx2setup), or use the execution environment"
             ) from None
         name = str(task_vars.get("inventory_hostname"))
-        own = self._board_vars(task_vars, playvars)
+        own = self._board_vars(task_vars, name, playvars)
         try:
             facts, unpinned = playvars.play_vars(
                 playvars.inventory_of(own, name),
@@ -63,7 +63,8 @@ class ActionModule(ActionBase):
             return {**result, "failed": True, "msg": exc.message}
         if unpinned:
             result["warnings"] = [
-                f"{name}: {url}: no sha256 pinned (run `tx2setup cache sync -i INVENTORY` to pin it)" for url in unpinned
+                f"{name}: {url}: no sha256 pinned (run `tx2setup cache sync -i INVENTORY` to pin it)"
+                for url in unpinned
             ]
         plan = facts["tx2setup_plan"]
         return {
@@ -74,18 +75,20 @@ class ActionModule(ActionBase):
             + (", ".join(plan["components"]) or "no components"),
         }
 
-    def _template(self, value: Any) -> Any:
-        """A variable's value as the roles would see it (templated), in plain Python types."""
-        value = self._templar.template(value)
+    def _plain(self, value: Any) -> Any:
+        """A variable's value in plain Python types (Ansible's are str/list subclasses)."""
         if isinstance(value, str):
             return str(value)
         if isinstance(value, list | tuple):
-            return [self._template(v) for v in value]
+            return [self._plain(v) for v in value]
         return value
 
-    def _board_vars(self, task_vars: dict[str, Any], playvars: Any) -> dict[str, Any]:
+    def _board_vars(self, task_vars: dict[str, Any], name: str, playvars: Any) -> dict[str, Any]:
+        """The board's variables as the inventory (and -e) give them, templated: `hostvars`,
+        not task_vars, whose role defaults (e.g. the ros role's ros_distro) are not the board's."""
+        hv = (task_vars.get("hostvars") or {})[name]
         keys = (*playvars.BOARD_KEYS, playvars.CACHE_URL_VAR, playvars.LOCK_FILE_VAR, "inventory_file")
-        return {k: self._template(task_vars[k]) for k in keys if k in task_vars}
+        return {k: self._plain(hv[k]) for k in keys if k in hv}
 
     def _addresses(self, task_vars: dict[str, Any], name: str, playvars: Any) -> dict[str, Any]:
         """Every other inventory host's (address, port), for the CLI's duplicate-address check."""
@@ -96,6 +99,6 @@ class ActionModule(ActionBase):
                 continue
             hv = hostvars[other]
             out[other] = playvars.address_of(
-                {k: self._template(hv.get(k)) for k in ("ansible_host", "ansible_port") if hv.get(k) is not None}
+                {k: self._plain(hv[k]) for k in ("ansible_host", "ansible_port") if k in hv}
             )
         return out
