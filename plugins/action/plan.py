@@ -5,29 +5,13 @@
 # plugin must be enabled there); and a bad board fails *this task* with the CLI's one-line
 # message, which an inventory or vars plugin can only turn into a parse error for all.
 # The resolver is the tx2setup package's own (tx2setup/playvars.py), never a copy.
+# Documentation: plugins/modules/plan.py.
 from __future__ import annotations
 
 from typing import Any
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
-
-DOCUMENTATION = r"""
-action: plan
-short_description: Resolve a Jetson board's plan (versions, sources, URLs) into plan_* variables
-description:
-  - Runs on the controller and connects to nothing. Reads the board's inventory variables
-    (jetson_module, jetpack or l4t, power_mode, components, overrides) and resolves them with
-    the tx2setup package, exactly as C(tx2setup inventory check) does.
-  - Sets C(tx2setup_plan) (the plan as C(tx2setup inventory check --json) prints it) and the
-    flat C(plan_*) variables the roles read, as host facts.
-  - Artifacts come from the plan's URLs, or from C(tx2setup_cache_url) when set, and carry the
-    sha256 pinned in the lock file (C(tx2setup_lock_file), default C(tx2setup.lock) beside the
-    inventory), else the matrix's.
-options: {}
-requirements:
-  - the tx2setup Python package in the controller's (or execution environment's) Python
-"""
 
 
 class ActionModule(ActionBase):
