@@ -5,7 +5,7 @@ session's full provisioning run already builds Caffe there (caffe is in the sim 
 components), so this is no second build: `provision --tags caffe` finds the same build-id
 and changes nothing. Run alone, the same call is the one build (about 6 minutes of a
 2-core host, docs/benchmarks.md). The build and role times are read from the run's per-board
-log (each TASK line carries its start time) and reported as junit properties.
+log (each TASK line carries its start time) and reported as properties of the junit test suite.
 """
 
 from __future__ import annotations
@@ -69,15 +69,15 @@ def caffe_run(sim_fleet: Any, private_cache: Path) -> provision.ProvisionResult:
 
 
 def test_caffe_role_builds_the_real_source(
-    sim_fleet: Any, caffe_run: provision.ProvisionResult, record_property: Callable[[str, object], None]
+    sim_fleet: Any, caffe_run: provision.ProvisionResult, record_testsuite_property: Callable[[str, object], None]
 ) -> None:
     board = sim_fleet.board(module="tx2")
     host = caffe_run.hosts[board.name]
     assert caffe_run.ok, (host.status, host.failed_task, host.message, caffe_run.run_dir)
     times = task_times(Path(host.log).read_text())
     role_s = sum(s for name, s in times.items() if name.startswith("caffe : "))
-    record_property("caffe_role_s", round(role_s, 1))
-    record_property("caffe_build_s", round(times.get(BUILD_TASK, 0.0), 1))  # 0: built earlier in the session
+    record_testsuite_property("caffe_role_s", round(role_s, 1))
+    record_testsuite_property("caffe_build_s", round(times.get(BUILD_TASK, 0.0), 1))  # 0: built earlier in the session
     # the source is Debian's orig tarball, pinned in the lock at the .dsc's sha256
     lock = cache.LockFile.load(cache.lock_path_for(sim_fleet.inventory))
     pins = {url: pin.sha256 for url, pin in lock.pins.items() if url.endswith(sim_caffe.FILE_NAME)}
