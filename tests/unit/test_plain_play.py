@@ -192,9 +192,12 @@ def test_inventory_without_boards_fails_with_the_cli_message(cli, tmp_path: Path
     assert fatal_results(proc.stdout)["localhost"]["msg"] == message
 
 
-def test_unparsable_inventory_stops_ansible_before_any_play(tmp_path: Path) -> None:
+def test_unparsable_inventory_fails_before_any_board(tmp_path: Path) -> None:
+    """Ansible warns that it cannot parse the file (naming it) and finds no host: the
+    play's first task, on the controller, refuses the run."""
     path = CASES.write(tmp_path, "lab.ini", f"[jetsons]\nb1 {CASES.GOOD_HOST}\nnot a valid = = line\n")
     proc = playbook(tmp_path, path)
     assert proc.returncode != 0
-    assert "PLAY [" not in proc.stdout
-    assert str(path) in " ".join((proc.stdout + proc.stderr).split())  # Ansible's own error names the file
+    assert str(path) in " ".join((proc.stdout + proc.stderr).split())  # Ansible's own warning names the file
+    assert fatal_results(proc.stdout)["localhost"]["msg"].endswith(": the inventory holds no hosts")
+    assert "PLAY [Bring every Jetson" not in proc.stdout or "no hosts matched" in proc.stdout
