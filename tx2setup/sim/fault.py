@@ -38,7 +38,7 @@ from tx2setup.errors import EnvironmentProblem, UserError
 from tx2setup.sim import board as boardmod
 from tx2setup.sim.board import SimBoard
 from tx2setup.sim.control import Fleet
-from tx2setup.sim.procs import children_map, cmdline, descendants, signal_pid, ssh_banner, wait_for
+from tx2setup.sim.procs import children_map, signal_pid, ssh_banner, wait_for
 
 KINDS = {
     "power-cut": "kills the board's whole process tree at once; down until `sim up` or `sim fault BOARD clear`",
@@ -120,17 +120,23 @@ def board_path(b: SimBoard, path: str) -> Path:
 
 
 def board_processes(b: SimBoard) -> list[tuple[int, str, list[str]]]:
-    """(host pid, comm, argv) of every process of the board."""
-    pid = boardmod.recorded_pid(b)
-    if pid is None:
+    """(pid inside the board, comm, argv) of every process of the board.
+
+    Read from the board's own /proc (through its root), which lists only its processes:
+    polling that every 10 ms costs little, unlike walking the host's whole process table."""
+    try:
+        proc = board_path(b, "/proc")
+        entries = [e for e in proc.iterdir() if e.name.isdigit()]
+    except (UserError, EnvironmentProblem, OSError):
         return []
     out = []
-    for p in descendants(pid):
+    for entry in entries:
         try:
-            comm = Path(f"/proc/{p}/comm").read_text().strip()
+            comm = (entry / "comm").read_text().strip()
+            raw = (entry / "cmdline").read_bytes()
         except OSError:
-            continue
-        out.append((p, comm, cmdline(p)))
+            continue  # it ended while we looked
+        out.append((int(entry.name), comm, [a.decode(errors="replace") for a in raw.split(b"\0") if a]))
     return out
 
 
@@ -138,7 +144,7 @@ def wait_for_process(
     fleet: Fleet, name: str, comms: Sequence[str], timeout: float = 300.0, argv_has: str | None = None
 ) -> int:
     """Block until a process named one of `comms` (and with `argv_has` in its argv) runs on
-    the board; return its host pid. The event tests time faults by."""
+    the board; return its pid inside the board. The event tests time faults by."""
     b = fleet.board(name)
     found: list[int] = []
 
