@@ -38,7 +38,7 @@ from tx2setup.errors import EnvironmentProblem, UserError
 from tx2setup.sim import board as boardmod
 from tx2setup.sim.board import SimBoard
 from tx2setup.sim.control import Fleet
-from tx2setup.sim.procs import children_map, signal_pid, ssh_banner, wait_for
+from tx2setup.sim.procs import children_map, cmdline, signal_pid, ssh_banner, wait_for
 
 KINDS = {
     "power-cut": "kills the board's whole process tree at once; down until `sim up` or `sim fault BOARD clear`",
@@ -290,11 +290,12 @@ def inject(
         raise UserError(f"--for: give a positive number of seconds, and only for faults that last ({kind} does not)")
     b = fleet.board(name)
     _inject(fleet, b, kind, duration, loss_percent)
+    helper = None
+    if duration is not None and kind != "apt-locked":  # the lock holder ends by itself
+        helper = _expire_later(fleet, name, kind, duration)
     if kind != "reboot":
         with _records(b) as data:
-            data[kind] = {"since": time.time(), "for": duration}
-    if duration is not None and kind != "apt-locked":  # the lock holder ends by itself
-        _expire_later(fleet, name, kind, duration)
+            data[kind] = {"since": time.time(), "for": duration, "helper": helper}
     tail = f" for {duration:g} s" if duration is not None else ""
     return f"board {name}: {kind}{tail}: {KINDS[kind]}"
 
@@ -326,7 +327,7 @@ def clear(fleet: Fleet, name: str, kind: str | None = None) -> list[str]:
     with _records(b) as data:
         kinds = [k for k in list(data) if kind is None or k == kind]
         for k in kinds:
-            del data[k]
+            _stop_helper(data.pop(k).get("helper"))
     # network rules are undone whatever the records say: they outlive a lost record
     if kind in (None, "net-down", "net-flaky"):
         _nft_delete(_nft_table(b))
@@ -347,14 +348,20 @@ def clear(fleet: Fleet, name: str, kind: str | None = None) -> list[str]:
     return [f"board {name}: {k} cleared" for k in kinds]
 
 
-def _expire_later(fleet: Fleet, name: str, kind: str, seconds: float) -> None:
-    subprocess.Popen(
+def _stop_helper(pid: object) -> None:
+    """End the --for helper of a fault cleared early (never this process: the helper clears too)."""
+    if isinstance(pid, int) and pid != os.getpid() and "tx2setup.sim.fault" in cmdline(pid):
+        signal_pid(pid, signal.SIGTERM)
+
+
+def _expire_later(fleet: Fleet, name: str, kind: str, seconds: float) -> int:
+    return subprocess.Popen(
         [sys.executable, "-m", "tx2setup.sim.fault", "expire", str(fleet.layout.fleet), name, kind, f"{seconds:g}"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # outlives the command that injected the fault
-    )
+    ).pid
 
 
 def _expire_main(argv: list[str]) -> int:
