@@ -112,3 +112,37 @@ def test_bench_takes_duration_and_the_old_name() -> None:
     assert parser.parse_args(["--duration", "7"]).min_duration == 7.0
     assert parser.parse_args(["--min-duration", "8"]).min_duration == 8.0
     assert "--min-duration" not in parser.format_help() and "--duration" in parser.format_help()
+
+
+def test_provision_off_a_terminal_prints_a_line_per_board_per_role(capsys: pytest.CaptureFixture[str]) -> None:
+    from tx2setup.commands.provision import PlainProgress
+    from tx2setup.provision import HostProgress
+
+    show = PlainProgress()
+    a, b = HostProgress("tx2-1", role="jetson_base"), HostProgress("nx-1", role="jetson_base")
+    show({"tx2-1": a, "nx-1": b})
+    show({"tx2-1": a, "nx-1": b})  # no news: nothing printed
+    a.role, b.failed, b.failed_task, b.message = "jetpack", 1, "jetpack: Refuse a board", LONG
+    show({"tx2-1": a, "nx-1": b})
+    a.finished, a.ok, a.changed = a.started + 42, 30, 2
+    show({"tx2-1": a, "nx-1": b})
+    # the elapsed time depends on this host's speed; the rest is exact
+    lines = [re.sub(r"\(\d+s in\)", "(Ns in)", ln.split(" ", 1)[1]) for ln in capsys.readouterr().err.splitlines()]
+    assert lines == [
+        "tx2-1 provision jetson_base: started (Ns in)",
+        "nx-1 provision jetson_base: started (Ns in)",
+        "tx2-1 provision jetpack: started (Ns in)",
+        f"nx-1 provision: failed at 'jetpack: Refuse a board': {LONG}",
+        "tx2-1 provision: done (ok=30 changed=2, 42s)",
+    ]
+
+
+def test_flash_off_a_terminal_prints_a_line_per_board_per_phase(capsys: pytest.CaptureFixture[str]) -> None:
+    from tx2setup.commands.flash import PlainFlashProgress
+    from tx2setup.flash.runner import Event
+
+    show = PlainFlashProgress()
+    for ev in (Event("car-1", phase="writing"), Event("car-1", line="x"), Event("car-1", status="flashed")):
+        show(ev)
+    lines = [ln.split(" ", 1)[1] for ln in capsys.readouterr().err.splitlines()]
+    assert lines == ["car-1 flash: writing", "car-1 flash: flashed"]
