@@ -257,22 +257,37 @@ def index_installs(plans: Iterable[Any]) -> dict[str, str]:
     return out
 
 
+MAX_URL_PATH = 1024  # longer than any cache key (tool/version/file name) will ever be
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     """GET/HEAD of regular files under the server's root, with single-range requests."""
 
     server: _Server
     protocol_version = "HTTP/1.1"
+    # A client that stops sending or reading is dropped after this many seconds, so slow or
+    # stalled clients cannot hold the server's threads (socketserver.StreamRequestHandler.timeout).
+    timeout = 30.0
+    # Answer a garbled request line with a status line too (http.server's default is HTTP/0.9:
+    # a bare error page with no status a client could read).
+    default_request_version = "HTTP/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # boards' downloads are counted, not logged to the terminal
 
     def _resolve(self) -> Path | None:
         rel = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/")
-        if not rel or rel.endswith((".part", ".tmp")):
-            return None
+        if not rel or "\0" in rel or len(rel) > MAX_URL_PATH:
+            return None  # a NUL or a path longer than any cache key: no such file
         root = self.server.root
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
+        try:
+            target = (root / rel).resolve()
+            if not target.is_relative_to(root) or not target.is_file():
+                return None
+        except (OSError, ValueError):  # ENAMETOOLONG, ELOOP, ...: not a file we serve
+            return None
+        # partial downloads are never served, whatever name reached them (a link, a dir)
+        if target.name.endswith((".part", ".tmp")):
             return None
         return target
 
@@ -281,6 +296,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._serve(body=True)
+
+    def _read_only(self) -> None:
+        self.send_response(405, "the tx2setup cache is read-only")
+        self.send_header("Allow", "GET, HEAD")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _read_only
 
     def _serve(self, body: bool) -> None:
         target = self._resolve()
@@ -336,6 +359,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # listen() backlog: socketserver's default of 5 makes a burst of boards starting their
+    # downloads at once wait for SYN retries (1 s, 3 s, 7 s, ...); 256 takes a lab's burst.
+    request_queue_size = 256
 
     def __init__(self, addr: tuple[str, int], root: Path) -> None:
         super().__init__(addr, _Handler)
