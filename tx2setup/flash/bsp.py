@@ -274,6 +274,7 @@ def build_from_tarballs(
     try:
         _untar(driver.path, staging)
         built = staging / BSP_DIRNAME
+        _refuse_links_out(driver.path, staging, built)
         if not built.is_dir():
             raise EnvironmentProblem(f"{driver.path}: holds no {BSP_DIRNAME}/ folder (not an L4T driver package)")
         (built / "rootfs").mkdir(exist_ok=True)
@@ -285,6 +286,17 @@ def build_from_tarballs(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
+def _refuse_links_out(archive: Path, staging: Path, built: Path) -> None:
+    """A driver package whose Linux_for_Tegra or Linux_for_Tegra/rootfs is a link would have
+    the sample rootfs (extracted next, as root) written wherever the link points."""
+    for path in (built, built / "rootfs"):
+        if path.is_symlink() or (path.exists() and not path.resolve().is_relative_to(staging.resolve())):
+            raise UserError(
+                f"{archive}: {path.relative_to(staging)} is a link (to {str(os.readlink(path) if path.is_symlink() else path.resolve())!r}), "
+                "not a folder: refusing this driver package"
+            )
 
 
 def _untar(archive: Path, into: Path) -> None:
