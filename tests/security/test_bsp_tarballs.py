@@ -40,27 +40,29 @@ def _rootfs(tmp: Path) -> bsp.LocalArtifact:
     return _tarball(tmp / "rootfs.tbz2", lambda t: _add(t, "etc/hostname", b"jetson\n"))
 
 
-def _driver_with(outside: Path) -> dict[str, Callable[[tarfile.TarFile], None]]:
+Member = tuple[str, dict[str, object]]
+
+
+def _driver_with(outside: Path) -> dict[str, list[Member]]:
     o = str(outside)
-    ok = "Linux_for_Tegra/flash.sh"
+    ok: Member = ("Linux_for_Tegra/flash.sh", {})
+    sym, hard = {"type": tarfile.SYMTYPE}, {"type": tarfile.LNKTYPE}
     return {
-        "dotdot": lambda t: (_add(t, ok), _add(t, f"Linux_for_Tegra/../../{outside.name}/evil")),
-        "absolute": lambda t: (_add(t, ok), _add(t, f"{o}/evil")),
-        "symlink-then-write": lambda t: (
-            _add(t, ok),
-            _add(t, "Linux_for_Tegra/out", type=tarfile.SYMTYPE, linkname=o),
-            _add(t, "Linux_for_Tegra/out/evil"),
-        ),
-        "hardlink-out": lambda t: (
-            _add(t, ok),
-            _add(t, "Linux_for_Tegra/hl", type=tarfile.LNKTYPE, linkname=f"{o}/victim"),
-        ),
-        "rootfs-is-symlink": lambda t: (
-            _add(t, ok),
-            _add(t, "Linux_for_Tegra/rootfs", type=tarfile.SYMTYPE, linkname=o),
-        ),
-        "bsp-dir-is-symlink": lambda t: _add(t, "Linux_for_Tegra", type=tarfile.SYMTYPE, linkname=o),
+        "dotdot": [ok, (f"Linux_for_Tegra/../../{outside.name}/evil", {})],
+        "absolute": [ok, (f"{o}/evil", {})],
+        "symlink-then-write": [ok, ("Linux_for_Tegra/out", {**sym, "linkname": o}), ("Linux_for_Tegra/out/evil", {})],
+        "hardlink-out": [ok, ("Linux_for_Tegra/hl", {**hard, "linkname": f"{o}/victim"})],
+        "rootfs-is-symlink": [ok, ("Linux_for_Tegra/rootfs", {**sym, "linkname": o})],
+        "bsp-dir-is-symlink": [("Linux_for_Tegra", {**sym, "linkname": o})],
     }
+
+
+def _members(members: list[Member]) -> Callable[[tarfile.TarFile], None]:
+    def build(tar: tarfile.TarFile) -> None:
+        for name, kw in members:
+            _add(tar, name, **kw)
+
+    return build
 
 
 CASES = ["dotdot", "absolute", "symlink-then-write", "hardlink-out", "rootfs-is-symlink", "bsp-dir-is-symlink"]
@@ -72,7 +74,7 @@ def test_hostile_driver_package_writes_nothing_outside(tmp_path: Path, case: str
     outside.mkdir()
     (outside / "victim").write_text("keep me\n")
     before = sorted(p.name for p in outside.iterdir())
-    driver = _tarball(tmp_path / "driver.tbz2", _driver_with(outside)[case])
+    driver = _tarball(tmp_path / "driver.tbz2", _members(_driver_with(outside)[case]))
     dest = tmp_path / "bsp" / "Linux_for_Tegra"
     with pytest.raises(Tx2SetupError) as err:  # refused, or stopped by the BSP check after it
         bsp.build_from_tarballs("32.7.4", "4.6.4", driver, _rootfs(tmp_path), dest, tools=("flash.sh", "nope.sh"))
@@ -86,7 +88,7 @@ def test_hostile_driver_package_writes_nothing_outside(tmp_path: Path, case: str
 def test_rootfs_symlink_is_refused_by_name(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
-    driver = _tarball(tmp_path / "driver.tbz2", _driver_with(outside)["rootfs-is-symlink"])
+    driver = _tarball(tmp_path / "driver.tbz2", _members(_driver_with(outside)["rootfs-is-symlink"]))
     with pytest.raises(Tx2SetupError, match="rootfs is a link"):
         bsp.build_from_tarballs("32.7.4", "4.6.4", driver, _rootfs(tmp_path), tmp_path / "b" / "Linux_for_Tegra")
     assert list(outside.iterdir()) == []
