@@ -19,9 +19,9 @@ from tx2setup.errors import Tx2SetupError
 from tx2setup.flash import bsp
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes = b"x", **kw: object) -> None:
+def _add(tar: tarfile.TarFile, name: str, kw: dict[str, object] | None = None, data: bytes = b"x") -> None:
     info = tarfile.TarInfo(name)
-    for key, value in kw.items():
+    for key, value in (kw or {}).items():
         setattr(info, key, value)
     if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
         info.size = len(data)
@@ -37,7 +37,7 @@ def _tarball(path: Path, build: Callable[[tarfile.TarFile], None]) -> bsp.LocalA
 
 
 def _rootfs(tmp: Path) -> bsp.LocalArtifact:
-    return _tarball(tmp / "rootfs.tbz2", lambda t: _add(t, "etc/hostname", b"jetson\n"))
+    return _tarball(tmp / "rootfs.tbz2", lambda t: _add(t, "etc/hostname", data=b"jetson\n"))
 
 
 Member = tuple[str, dict[str, object]]
@@ -60,7 +60,7 @@ def _driver_with(outside: Path) -> dict[str, list[Member]]:
 def _members(members: list[Member]) -> Callable[[tarfile.TarFile], None]:
     def build(tar: tarfile.TarFile) -> None:
         for name, kw in members:
-            _add(tar, name, **kw)
+            _add(tar, name, kw)
 
     return build
 
