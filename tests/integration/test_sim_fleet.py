@@ -14,6 +14,7 @@ import pytest
 from tx2setup import fleet as inventory_loader
 from tx2setup import plan
 from tx2setup.matrix import load as load_matrix
+from tx2setup.matrix import package_versions
 from tx2setup.sim import caffe, identity
 from tx2setup.sim.standins import tegrastats
 
@@ -230,6 +231,9 @@ def test_ansible_reaches_every_board_with_strict_host_keys(sim_fleet: SimFleetHa
             "ansible.builtin.setup",
             "-a",
             "filter=ansible_hostname",
+            # the one flag plain Ansible needs: sudo's password is vaulted (docs/sim.md)
+            "--vault-password-file",
+            str(sim_fleet.fleet.layout.vault_password),
         ],
         capture_output=True,
         text=True,
@@ -273,7 +277,7 @@ def test_nvidia_jetpack_pulls_the_release_stack(sim_fleet: SimFleetHandle) -> No
     code, out, err = sim_fleet.run(
         b,
         "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-        f"nvidia-jetpack={rel.jetpack}-b1 >/dev/null && /usr/local/cuda/bin/nvcc --version && "
+        f"nvidia-jetpack={package_versions(rel)['nvidia-jetpack']} >/dev/null && /usr/local/cuda/bin/nvcc --version && "
         "cat /usr/include/cudnn_version.h && python3 -c 'import tensorrt; print(tensorrt.__version__)' && "
         "dpkg-query -W -f='${Version}\\n' nvidia-l4t-core",
     )
@@ -289,6 +293,7 @@ def test_nvidia_jetpack_pulls_the_release_stack(sim_fleet: SimFleetHandle) -> No
 
 def test_l4t_core_of_another_soc_is_refused(sim_fleet: SimFleetHandle) -> None:
     b = sim_fleet.board(module="tx2")
-    url = f"{sim_fleet.upstream_url}/jetson/t194/pool/r35.4/nvidia-l4t-core_35.4.1-20240101000000_all.deb"
+    core = package_versions(load_matrix().release(l4t="35.4.1"))["nvidia-l4t-core"]
+    url = f"{sim_fleet.upstream_url}/jetson/t194/pool/r35.4/nvidia-l4t-core_{core}_all.deb"
     code, out, err = sim_fleet.run(b, f"{fetch(url, '/tmp/core.deb')} && dpkg -i /tmp/core.deb")
     assert code != 0 and "tegra194" in out + err
