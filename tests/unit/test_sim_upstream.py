@@ -122,6 +122,7 @@ def test_sim_up_prints_the_missing_wheel_warning(monkeypatch: pytest.MonkeyPatch
             self.matrix = None
             self.layout = SimpleNamespace(fleet=Path("/f"), inventory=Path("/f/inventory.ini"))
             self.warnings: list[str] = []
+            self.boot_seconds: dict[str, float] = {}  # Fleet.up fills it; `sim up` prints it per board
 
         def up(self, specs: object) -> list[SimBoard]:
             self.warnings.append(upstream.missing_wheel_warning())
