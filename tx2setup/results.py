@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -70,8 +71,48 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         CREATE INDEX board_results_by_board ON board_results(board, finished_at)
         """,
     ),
+    (
+        # the process that runs a run: "host boot_id pid start_ticks" (see _owner); a run
+        # whose process is gone (SIGKILL, power loss) is marked interrupted on the next open
+        "ALTER TABLE runs ADD COLUMN owner TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _start_ticks(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat, the process's start time in clock ticks since boot (proc(5)):
+    with the boot id it tells a live run's process from a later one that reuses its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) is in parentheses and may hold spaces: split after its last ')'
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _boot_id() -> str:
+    try:  # random(4): "a UUID ... generated once per boot"
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "-"
+
+
+def _owner(pid: int) -> str:
+    return f"{socket.gethostname()} {_boot_id()} {pid} {_start_ticks(pid) or '-'}"
+
+
+def _owner_gone(owner: str) -> bool:
+    """True when the process recorded in `owner` has certainly ended. A run recorded on
+    another host (a history on a shared disk) is never judged from here."""
+    parts = owner.split()
+    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[2].isdigit():
+        return False
+    host_boot, pid, ticks = parts[1], int(parts[2]), parts[3]
+    if host_boot != _boot_id():
+        return True  # the machine rebooted since: no process of that boot lives
+    return _start_ticks(pid) != ticks  # gone, or the pid now belongs to another process
 
 
 def default_db_path() -> Path:
@@ -140,6 +181,7 @@ class History:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            self._mark_dead_runs()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise UserError(f"{self.path}: not a tx2setup history database ({exc})") from exc
@@ -176,6 +218,10 @@ class History:
         for target in range(version, SCHEMA_VERSION):
             try:
                 with self._tx() as conn:
+                    # another process may have migrated while this one waited for the write
+                    # lock (several first opens of a new history at once): read it again
+                    if int(conn.execute("PRAGMA user_version").fetchone()[0]) > target:
+                        continue
                     # statement by statement: executescript() would COMMIT mid-migration
                     for statement in MIGRATIONS[target]:
                         conn.execute(statement)
@@ -186,6 +232,22 @@ class History:
                     f" it is left at version {target}"
                 ) from exc
 
+    def _mark_dead_runs(self) -> None:
+        """Runs left `running` by a process that no longer lives (SIGKILL, a crash, a power
+        cut) become `interrupted`, finished when their last board was stored."""
+        rows = self.conn.execute("SELECT id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL")
+        dead = [int(r["id"]) for r in rows.fetchall() if _owner_gone(str(r["owner"]))]
+        if not dead:
+            return
+        with self._tx() as conn:
+            for run_id in dead:
+                conn.execute(
+                    "UPDATE runs SET status = 'interrupted', finished_at = COALESCE("
+                    "(SELECT max(finished_at) FROM board_results WHERE run_id = runs.id), started_at)"
+                    " WHERE id = ? AND status = 'running'",
+                    (run_id,),
+                )
+
     @property
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
@@ -194,9 +256,9 @@ class History:
     def start_run(self, inventory: str, tool_version: str, options: dict[str, Any] | None = None) -> int:
         with self._tx() as conn:
             cur = conn.execute(
-                "INSERT INTO runs (started_at, status, inventory, tool_version, options_json)"
-                " VALUES (?, 'running', ?, ?, ?)",
-                (time.time(), inventory, tool_version, json.dumps(options or {})),
+                "INSERT INTO runs (started_at, status, inventory, tool_version, options_json, owner)"
+                " VALUES (?, 'running', ?, ?, ?, ?)",
+                (time.time(), inventory, tool_version, json.dumps(options or {}), _owner(os.getpid())),
             )
             return int(cur.lastrowid or 0)
 
