@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# GPU numbers in one call: `tx2setup bench` repeated (default 3: every available backend with
-# both pipelines first, then the key torch CUDA-graph backends), the bare CUDA-graph floor timed
-# before and after each repeat, medians and spreads, and the goals. Writes JSON (and
-# the profile trace) under $OUT (or ./gpu_bench_out) and prints the summary table last.
+# GPU numbers: benchmarks/gpu_bench.py alone (the independent floor before and after, `tx2setup
+# bench` repeated in their own processes, the decoded-video run, medians, the goals). Writes JSON
+# under $OUT (or ./gpu_bench_out) and prints the summary table last. benchmarks/gpu_call.sh runs
+# it together with the compiled-preprocessing ladder, the tolerance study and the GPU tests.
 # Exit: 0 goals met, 1 a goal missed, 2 a backend incorrect or failed, 3 no CUDA (without --quick).
 # Usage: benchmarks/gpu_bench.sh [--quick] [--repeats N]   (--quick without CUDA: CPU logic check)
 set -euo pipefail
