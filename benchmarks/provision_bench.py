@@ -13,6 +13,17 @@ work is in it) and the controller's share (ansible-playbook, its forks and ssh c
 this process's children). On one host every board shares the same cores, so
 t(N) >= busy(N) / cores; the table prints that bound next to each ratio.
 Prints a table and writes JSON.
+
+Fleet scale (issue 14), `--scale`: for each size N, N fresh boards provisioned once through the
+run's apt-cacher-ng, whose cache is emptied first (so every size starts cold), then a no-op
+re-run. Upstream package bytes come from the proxy's own transfer log (`apt_proxy` in the run
+record): `fetched_bytes` crossed the upstream link, `served_bytes` is what the boards pulled
+and would have crossed it without the proxy. Controller CPU is a cpuacct cgroup holding this
+process for the length of each run: tx2setup, ansible-playbook and its forks, ssh clients and
+their ControlPersist masters (they outlive the run and leave its process tree, not its
+cgroup), the artifact server and apt-cacher-ng. The emulated boards were started before the
+cgroup was entered, so their sshd, Python modules, apt and dpkg are outside it. Peak RSS: the
+cgroup's processes' VmRSS summed, sampled every 0.2 s.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import os
 import platform
 import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +45,105 @@ def busy_cpu_s() -> float:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class ControllerCgroup:
+    """cgroup v1 cpuacct accounting of everything this process starts while inside it."""
+
+    ROOT = Path("/sys/fs/cgroup/cpuacct")
+
+    def __init__(self, name: str) -> None:
+        self.path = self.ROOT / name
+        self.path.mkdir(exist_ok=True)
+        self.peak_rss = 0
+        self._stop = threading.Event()
+
+    def cpu_s(self) -> float:
+        return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    def _rss(self) -> int:
+        total = 0
+        for pid in (self.path / "cgroup.procs").read_text().split():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue  # gone between the listing and the read
+            total += next((int(ln.split()[1]) * 1024 for ln in status.splitlines() if ln.startswith("VmRSS:")), 0)
+        return total
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_rss = max(self.peak_rss, self._rss())
+
+    def __enter__(self) -> ControllerCgroup:
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+        self.peak_rss = 0
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        (self.ROOT / "cgroup.procs").write_text(str(os.getpid()))  # back out; children stay in
+
+
+def measured_run(cg: ControllerCgroup, inv: Path, forks: int, **kw: Any) -> dict[str, Any]:
+    """One provision run inside the controller's cgroup: wall, controller CPU, peak RSS, bytes."""
+    from tx2setup import provision
+
+    c0, t0 = cg.cpu_s(), time.monotonic()
+    with cg:
+        res = provision.run(inv, forks=forks, **kw)
+    wall = time.monotonic() - t0
+    record = json.loads(Path(res.record).read_text())
+    apt = record.get("apt_proxy") or {}
+    return {
+        "wall_s": round(wall, 1),
+        # ssh ControlPersist masters spend a little more after the run; read at once, so it is
+        # a slight undercount, the same for every run
+        "controller_cpu_s": round(cg.cpu_s() - c0, 2),
+        "controller_peak_rss_mb": round(cg.peak_rss / 2**20, 1),
+        "ok": res.ok,
+        "changed": res.changed,
+        "artifact_upstream_bytes": res.upstream_bytes,
+        "artifact_served_bytes": res.served_bytes,
+        "apt_upstream_bytes": apt.get("fetched_bytes"),
+        "apt_served_bytes": apt.get("served_bytes"),
+        "apt_hits": apt.get("hits"),
+        "apt_misses": apt.get("misses"),
+        "warnings": record.get("warnings", []),
+    }
+
+
+def scale(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Fresh and no-op runs of N boards through the proxy; see the module docstring."""
+    import shutil
+
+    from tx2setup import aptproxy
+    from tx2setup.sim import BoardSpec, Fleet
+
+    os.environ[aptproxy.DIR_ENV] = str(work / "acng")
+    fleet = Fleet(work / "sim")
+    cg = ControllerCgroup(f"tx2setup-bench-{os.getpid()}")
+    rows: list[dict[str, Any]] = []
+    extra = {"jetson_base_packages": args.packages.split(",")} if args.packages else None
+    try:
+        for n in [int(s) for s in args.sizes.split(",")]:
+            names = [f"s{n}-{i}" for i in range(n)]
+            fleet.up([BoardSpec(args.module, args.jetpack, name) for name in names])
+            inv = fleet.write_inventory(work / f"s{n}.ini", names=names)
+            shutil.rmtree(work / "acng", ignore_errors=True)  # every size starts with a cold apt cache
+            fresh = measured_run(cg, inv, args.forks, tags=args.tags, extravars=extra)
+            noop = measured_run(cg, inv, args.forks, tags=args.tags, extravars=extra)
+            rows.append({"boards": n, "fresh": fresh, "noop": noop})
+            print(json.dumps(rows[-1]), flush=True)
+            for name in names:
+                fleet.destroy_board(name)
+    finally:
+        fleet.down(destroy=True)
+    return {"tags": args.tags, "packages": args.packages, "rows": rows}
 
 
 def children_cpu_s() -> float:
@@ -48,8 +159,16 @@ def main() -> int:
     ap.add_argument("--module", default="tx2")
     ap.add_argument("--jetpack", default="4.6.4")
     ap.add_argument("--json", default="provision_bench.json")
+    ap.add_argument("--scale", action="store_true", help="issue 14: apt upstream bytes and controller CPU per board")
+    ap.add_argument("--tags", default=None, help="--scale: only these roles (e.g. jetson_base)")
+    ap.add_argument("--packages", default="", help="--scale: extra jetson_base_packages (comma-separated)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.scale:
+        work = Path(tempfile.mkdtemp(prefix="tx2setup-scalebench-"))
+        result = {"machine": platform.node(), "cpus": os.cpu_count(), "forks": args.forks} | scale(args, work)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        return 0
 
     from tx2setup import cache, provision
     from tx2setup.sim import BoardSpec, Fleet

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   debootstrap systemd-container iproute2 openssh-client dpkg-dev   # emulated boards
   nftables                                                          # sim fault net-down/net-flaky
+  apt-cacher-ng                                                     # provision: the boards' apt cache (docs/provision.md)
   gnupg                                                             # sim: signs its apt repository
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0

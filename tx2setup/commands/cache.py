@@ -163,17 +163,44 @@ def verify(inventory: Path, lock: Path | None, json_out: str | None) -> None:
 @LOCK
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address the boards can reach.")
 @click.option("--port", default=8470, show_default=True, type=int)
-def serve(inventory: Path, lock: Path | None, bind: str, port: int) -> None:
-    """Serve the cache directory over HTTP (with Range) until Ctrl-C."""
+@click.option(
+    "--apt",
+    "apt",
+    is_flag=True,
+    help="Also run the boards' apt cache (apt-cacher-ng) and print the tx2setup_apt_proxy_url to set "
+    "in the inventory, for plain ansible-playbook and AWX runs.",
+)
+@click.option(
+    "--apt-port",
+    default=3142,  # apt-cacher-ng's own default Port (/etc/apt-cacher-ng/acng.conf)
+    show_default=True,
+    type=click.IntRange(1, 32767),  # 3.7.4 mishandles larger ports (tx2setup/aptproxy.py)
+)
+def serve(inventory: Path, lock: Path | None, bind: str, port: int, apt: bool, apt_port: int) -> None:
+    """Serve the cache directory over HTTP (with Range) until Ctrl-C; with --apt, the apt cache too."""
+    import contextlib
+
+    from tx2setup import aptproxy
     from tx2setup import cache as c
 
     store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
-    with c.CacheServer(store.dir, bind=bind, port=port) as server:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(c.CacheServer(store.dir, bind=bind, port=port))
+        proxy = stack.enter_context(aptproxy.AptProxy(bind=bind, port=apt_port)) if apt else None
         for url, pin, present in store.entries():
             if present:
                 click.echo(f"{server.url_for(pin.key)}  <- {url}")
         click.echo(f"serving {store.dir} at {server.base_url} (Ctrl-C stops)")
+        if proxy is not None:
+            click.echo(f"apt cache (apt-cacher-ng) at {proxy.url}, cache in {proxy.root}")
+            click.echo(f"set in the inventory: tx2setup_apt_proxy_url={proxy.url}")
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
             click.echo(f"stopped; {_human(server.bytes_served)} served")
+            if proxy is not None:
+                st = proxy.stats()
+                click.echo(
+                    f"apt cache: {_human(st.fetched_bytes)} fetched upstream, {_human(st.served_bytes)} served, "
+                    f"{st.hits} hits, {st.misses} misses"
+                )

@@ -80,6 +80,9 @@ class PlainProgress:
 @click.option("--check", is_flag=True, help="Report what would change; change nothing.")
 @FORKS
 @click.option("--no-cache", is_flag=True, help="Boards fetch large artifacts from upstream themselves.")
+@click.option(
+    "--no-apt-proxy", is_flag=True, help="Boards' apt fetches packages directly (no apt-cacher-ng for this run)."
+)
 @click.option("--cache-bind", default=None, help="Address the boards reach this host on (default: picked per board).")
 @JSON
 def provision(
@@ -93,6 +96,7 @@ def provision(
     check: bool,
     forks: int | None,
     no_cache: bool,
+    no_apt_proxy: bool,
     cache_bind: str | None,
     json_out: str | None,
 ) -> None:
@@ -119,6 +123,7 @@ def provision(
             check,
             forks,
             use_cache=not no_cache,
+            use_apt_proxy=not no_apt_proxy,
             cache_bind=cache_bind,
             skip_tags=skip_tags,
             vault_password_file=vault_password_file,
