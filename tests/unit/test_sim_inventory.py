@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tx2setup import fleet, plan
+from tx2setup import become, fleet, plan
 from tx2setup.matrix import load as load_matrix
 from tx2setup.sim.board import SimBoard, address_of
-from tx2setup import become
 from tx2setup.sim.inventory import MISSING_WHEEL, Upstream, become_vars, zed_file
 from tx2setup.sim.inventory import render as render_inventory
 

@@ -293,8 +293,9 @@ def _refuse_links_out(archive: Path, staging: Path, built: Path) -> None:
     the sample rootfs (extracted next, as root) written wherever the link points."""
     for path in (built, built / "rootfs"):
         if path.is_symlink() or (path.exists() and not path.resolve().is_relative_to(staging.resolve())):
+            target = str(os.readlink(path) if path.is_symlink() else path.resolve())
             raise UserError(
-                f"{archive}: {path.relative_to(staging)} is a link (to {str(os.readlink(path) if path.is_symlink() else path.resolve())!r}), "
+                f"{archive}: {path.relative_to(staging)} is a link (to {target!r}), "
                 "not a folder: refusing this driver package"
             )
 
