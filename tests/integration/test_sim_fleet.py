@@ -297,3 +297,12 @@ def test_l4t_core_of_another_soc_is_refused(sim_fleet: SimFleetHandle) -> None:
     url = f"{sim_fleet.upstream_url}/jetson/t194/pool/r35.4/nvidia-l4t-core_{core}_all.deb"
     code, out, err = sim_fleet.run(b, f"{fetch(url, '/tmp/core.deb')} && dpkg -i /tmp/core.deb")
     assert code != 0 and "tegra194" in out + err
+
+
+def test_the_login_user_finds_the_l4t_tools_in_a_plain_ssh_command(sim_fleet: SimFleetHandle) -> None:
+    # Ubuntu's /etc/environment puts the sbin dirs on every SSH session's PATH (pam_env);
+    # Debian's default user PATH has none, so without it `ssh board nvpmodel -q` fails
+    for b in sim_fleet.boards:
+        code, out, err = sim_fleet.run(b, "command -v nvpmodel tegrastats jetson_clocks", user="nvidia")
+        assert code == 0, err
+        assert out.split() == ["/usr/sbin/nvpmodel", "/usr/bin/tegrastats", "/usr/bin/jetson_clocks"]

@@ -102,8 +102,10 @@ def test_cli_exit_status_follows_the_boards(
     captured = capsys.readouterr()
     assert "tx2-1" in captured.out
     if code:
-        err = captured.err.strip().splitlines()
-        assert len(err) == 1 and "tx2-1 " + status in err[0] and "Refuse a board flashed" in err[0]
+        # one whole line per failed board (status, task, message, log), then the error line
+        board_line, error_line = captured.err.strip().splitlines()
+        assert board_line.startswith(f"tx2-1: {status} at ") and "Refuse a board flashed" in board_line
+        assert error_line.startswith("error: 1 of 1 board(s) not provisioned: tx2-1 (logs in ")
 
 
 def test_runner_failure_before_any_board_is_an_environment_problem(tmp_path: Path) -> None:

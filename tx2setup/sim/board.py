@@ -255,6 +255,7 @@ def refresh_tools(layout: Layout, board: SimBoard, matrix: Matrix) -> None:
         board.name, matrix.module(board.module, jetpack=board.jetpack), matrix.release(jetpack=board.jetpack)
     )
     up.write("etc/tx2setup-sim/board.json", json.dumps(info, indent=2) + "\n")
+    up.write("etc/environment", ubuntu_environment(board.l4t))
     # PID 1 listens for sshd (ssh.socket): on this board's address only, never on *:22
     up.write(SSH_SOCKET_ADDRESS_DROPIN, ssh_socket_address_conf(board.address))
     pkg = resources.files("tx2setup.sim.standins")
@@ -268,6 +269,18 @@ def refresh_tools(layout: Layout, board: SimBoard, matrix: Matrix) -> None:
             f"from standins import {tool}\n\nsys.exit({tool}.main(sys.argv[1:]))\n"
         )
         up.write(dest, wrapper, 0o755)
+
+
+def ubuntu_environment(l4t: str) -> str:
+    """/etc/environment as Ubuntu ships it, which pam_env reads for every SSH session: its
+    PATH has the sbin dirs, so the login user's `ssh board nvpmodel -q` finds
+    /usr/sbin/nvpmodel on a real board (Debian's default user PATH has no sbin). Ubuntu 18.04
+    (L4T 32): "...:/usr/games:/usr/local/games" (askubuntu.com/questions/866161); 20.04 and
+    later append ":/snap/bin" (https://wiki.ubuntu.com/PATH, "No Games": the older form)."""
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games"
+    if not l4t.startswith("32."):
+        path += ":/snap/bin"
+    return f'PATH="{path}"\n'
 
 
 def _pid_file(board: SimBoard) -> Path:
