@@ -165,15 +165,18 @@ def test_built_collection_runs_as_tx2setup_jetson_site(env: dict[str, Any], conv
     assert "roles/jetson_base/tasks/main.yml" in names and "roles/pytorch/tasks/main.yml" in names
     assert not [n for n in names if n.split("/")[0] in ("tx2setup", "tests", "collections", "inventory")]
     colls = env["root"] / "collections"
+    # no checkout in sight: another directory, no ansible.cfg (whose collections_path holds the
+    # checkout's links: ansible-galaxy would call the collection installed), only the tarball
+    away = env["root"] / "elsewhere"
+    away.mkdir()
     subprocess.run(
         [str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(colls)],
         capture_output=True,
         check=True,
-        env={**os.environ, "ANSIBLE_HOME": str(env["root"] / "ansible-home")},
+        cwd=away,
+        env={**os.environ, "ANSIBLE_HOME": str(env["root"] / "ansible-home"), "ANSIBLE_COLLECTIONS_PATH": str(colls)},
     )
-    # no checkout in sight: another directory, no ansible.cfg, only the installed collection
-    away = env["root"] / "elsewhere"
-    away.mkdir()
+    assert (colls / "ansible_collections" / "tx2setup" / "jetson" / "playbooks" / "site.yml").is_file()
     proc, _ = play(env, "tx2setup.jetson.site", ANSIBLE_COLLECTIONS_PATH=str(colls), cwd=away)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "validate_inventory : Resolve the board's plan" in proc.stdout
