@@ -31,9 +31,10 @@ timeout 100 "$PY" benchmarks/compile_preprocess_repro.py --json "$OUT/repro.json
 step "gpu_bench"
 # what is left of the device's 600 s, less ~110 s for the two steps after it; its repeats stop
 # early enough to leave ~60 s for the video run and the second floor
-left=$(( D - 110 - SECONDS ))
+left=$(( D - ${RESERVE_S:-110} - SECONDS ))
 timeout "$left" "$PY" benchmarks/gpu_bench.py --out "$OUT" --budget-s "$(( left - 60 ))" "$@"
 echo "gpu_bench exit $?"
+[ "${RESERVE_S:-110}" -lt 30 ] && { step "done (no time left for the study and the tests)"; exit 0; }
 step "tolerance study"
 timeout $(( (D - SECONDS) / 2 )) "$PY" benchmarks/tolerance_study.py --json "$OUT/tolerance.json"
 step "GPU tests"
