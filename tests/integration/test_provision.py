@@ -108,8 +108,9 @@ def test_full_run_brings_every_board_to_its_plan(env: dict[str, Any], provisione
         )
         assert rc == 0 and len(out.strip()) >= 8, f"{name}: roscore did not answer: {out}"
         # Caffe and the ZED SDK
-        rc, out = sh(env, name, "bash -lc 'caffe --version && python3 -c \"import caffe\"'")
-        assert rc == 0 and p.caffe_version in out, out
+        if "caffe" in p.components:  # built on one session board only (conftest)
+            rc, out = sh(env, name, "bash -lc 'caffe --version && python3 -c \"import caffe\"'")
+            assert rc == 0 and p.caffe_version in out, out
         if p.zed_sdk_version:
             rc, out = sh(env, name, "grep -h '#define ZED_SDK_M' /usr/local/zed/include/sl/Camera.hpp")
             major, minor = p.zed_sdk_version.split(".")[:2]
