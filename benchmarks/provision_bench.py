@@ -29,6 +29,7 @@ cgroup's processes' VmRSS summed, sampled every 0.2 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -143,6 +144,8 @@ def scale(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 fleet.destroy_board(name)
     finally:
         fleet.down(destroy=True)
+        with contextlib.suppress(OSError):  # still busy while ssh ControlPersist masters linger
+            cg.path.rmdir()
     return {"tags": args.tags, "packages": args.packages, "rows": rows}
 
 
