@@ -11,8 +11,12 @@ stdin, never in a command line. Why OpenSSH and not fabric or paramiko: README, 
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,3 +203,28 @@ def master_alive(cfg: Path, name: str) -> bool:
 def close_master(cfg: Path, name: str) -> None:
     """Ask the board's control master to exit (no-op when there is none)."""
     _control(cfg, name, "exit")
+
+
+@contextmanager
+def private_control_dir() -> Iterator[Path]:
+    """A directory for the SSH control sockets of one run (Ansible's control_path_dir in
+    provision): a master left by an earlier run is never reused, so every run checks each
+    board's host key. A short path under the temp dir, mode 0700 (mkdtemp): a socket path
+    holds at most 107 bytes (unix(7)) and ssh appends a random suffix while binding it.
+    On exit the run's masters are told to exit and the directory goes."""
+    directory = Path(tempfile.mkdtemp(prefix="tx2cp-"))
+    try:
+        yield directory
+    finally:
+        for sock in directory.iterdir():
+            # an explicit ControlPath needs no host of the config; the name is only a placeholder
+            try:
+                subprocess.run(
+                    ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "tx2setup-master"],
+                    capture_output=True,
+                    timeout=10,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+        shutil.rmtree(directory, ignore_errors=True)

@@ -44,6 +44,23 @@ OVERRIDE_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "caffe_source_url": (URL_RE, "an http(s) URL"),
     "nvidia_apt_base": (URL_RE, "an http(s) URL"),
 }
+# An IPv6 scope id names an interface (at most 15 characters: IFNAMSIZ is 16 with its NUL,
+# netdevice(7)) or its index; Python's ipaddress accepts any text after the '%'.
+SAFE_SCOPE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+# C0 and C1 control characters (newline, ESC, NUL, ...): one would end an ssh_config line,
+# split a log line or drive the terminal
+CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+JINJA_MARKUP = re.compile(r"\{\{|\{%|\{#")
+# read as literal text by tx2setup's own SSH layer (connection.py), where Ansible would template them
+LITERAL_SSH_VARS = (
+    "ansible_ssh_common_args",
+    "ansible_ssh_extra_args",
+    "ansible_ssh_private_key_file",
+    "ansible_private_key_file",
+)
+MAX_URL = 2048
+# the cache stores an artifact under its URL's file name plus ".part" (a name holds 255 bytes)
+MAX_URL_FILE_NAME = 200
 # Overrides that only make sense together: a wheel URL names one torch version.
 OVERRIDE_PAIRS = (("torch_version", "torch_wheel_url"),)
 OVERRIDE_FIELDS = (
@@ -387,6 +404,7 @@ def _board_from_vars(path: Path, name: str, hv: dict[str, Any], groups: list[str
         raise fail(
             "name", "host name may only hold letters, digits, '.', '_' and '-' (it is used in paths and commands)"
         )
+    _check_text_vars(hv, fail)
     host = hv.get("ansible_host")
     if host is None or str(host).strip() == "":
         raise fail("ansible_host", "missing (every board needs the address Ansible connects to)")
@@ -396,6 +414,8 @@ def _board_from_vars(path: Path, name: str, hv: dict[str, Any], groups: list[str
     except ValueError:
         if not SAFE_HOSTNAME.match(host):
             raise fail("ansible_host", f"{host!r} is neither an IP address nor a valid host name") from None
+    if "%" in host and not SAFE_SCOPE.match(host.split("%", 1)[1]):
+        raise fail("ansible_host", f"{host!r}: the IPv6 scope id after '%' must be an interface name or index")
     port = hv.get("ansible_port")
     port_i: int | None = None
     if port is not None:
@@ -442,6 +462,8 @@ def _board_from_vars(path: Path, name: str, hv: dict[str, Any], groups: list[str
             pattern, what = OVERRIDE_FORMATS[key]
             if not pattern.match(value):
                 raise fail(key, f"{value!r} is not {what}")
+            if pattern is URL_RE:
+                _check_url_length(key, value, fail)
             overrides[key] = value
     for a, b in OVERRIDE_PAIRS:
         if (a in overrides) != (b in overrides):
@@ -463,6 +485,37 @@ def _board_from_vars(path: Path, name: str, hv: dict[str, Any], groups: list[str
         ansible_port=port_i,
         hostvars=hv,
     )
+
+
+def _tx2setup_reads(key: str) -> bool:
+    return key.startswith(("ansible_", "tx2setup_")) or key in BOARD_FIELDS or key in OVERRIDE_FIELDS
+
+
+BOARD_FIELDS = ("jetson_module", "jetpack", "l4t", "power_mode", "target_fps", "components", "board_serial", "usb_port")
+
+
+def _check_text_vars(hv: dict[str, Any], fail: Callable[[str, str], InventoryError]) -> None:
+    """No control character in any variable tx2setup reads (vaulted values are not text
+    here and are skipped), and no Jinja markup where tx2setup's SSH layer reads a value as
+    literal text: it would connect otherwise than Ansible, which templates it."""
+    for key in sorted(k for k in hv if _tx2setup_reads(k)):
+        value = hv[key]
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str):
+                continue
+            bad = CONTROL_CHAR.search(text)
+            if bad:
+                raise fail(key, f"holds a control character ({bad.group()!r} at offset {bad.start()}): {text[:60]!r}")
+            if key in LITERAL_SSH_VARS and JINJA_MARKUP.search(text):
+                raise fail(key, f"{text[:80]!r} holds Jinja markup; tx2setup reads this value as literal text")
+
+
+def _check_url_length(key: str, url: str, fail: Callable[[str, str], InventoryError]) -> None:
+    if len(url) > MAX_URL:
+        raise fail(key, f"the URL is {len(url)} characters long (at most {MAX_URL})")
+    name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    if len(name.encode()) > MAX_URL_FILE_NAME:
+        raise fail(key, f"the URL's file name is {len(name.encode())} bytes long (at most {MAX_URL_FILE_NAME})")
 
 
 def _jetpack_of(hv: dict[str, Any], fail: Callable[[str, str], InventoryError]) -> str:
