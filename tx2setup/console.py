@@ -9,6 +9,7 @@ so `grep BOARD log` finds every line about a board, whole.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -75,7 +76,21 @@ def plain_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     return "\n".join(out) + "\n"
 
 
+# C0 and C1 control characters and DEL: a board's message or a hostile inventory value
+# could carry terminal escape sequences (ECMA-48: ESC, CSI 0x9b, OSC ...) into the table
+# (and lone surrogates, which a board's JSON may carry and no output stream can encode)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def shown(value: Any) -> str:
+    """A cell as the terminal may see it: control characters as visible \\xNN (\\uNNNN) escapes."""
+    text = "" if value is None else str(value)
+    # a line break or tab becomes a space (a table row is one line); other controls are shown escaped
+    return _CONTROL.sub(lambda m: " " if m.group() in "\t\n\r" else ascii(m.group())[1:-1], text)
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str | None = None) -> None:
+    rows = [[shown(cell) for cell in row] for row in rows]
     if not is_terminal():
         sys.stdout.write(plain_table(title, columns, rows, caption))
         sys.stdout.flush()
@@ -100,5 +115,6 @@ def progress_line(board: str, stage: str, detail: str = "", stream: TextIO | Non
     so stdout keeps only the result (tables or --json)."""
     out = sys.stderr if stream is None else stream
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    out.write(f"{stamp} {board} {stage}" + (f": {detail}" if detail else "") + "\n")
+    line = shown(f"{board} {stage}" + (f": {detail}" if detail else ""))
+    out.write(f"{stamp} {line}\n")
     out.flush()

@@ -7,6 +7,7 @@ opens offline (boards' labs often have no internet).
 from __future__ import annotations
 
 import html
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -15,6 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from tx2setup.results import BoardResult, Run
+
+# Characters XML 1.0 does not allow (C0 but tab/newline/CR, U+FFFE/U+FFFF, lone surrogates)
+# and the C1 controls and DEL, which HTML calls parse errors: a board's message, a model's
+# name or an error text may carry them; the reports stay well-formed without them
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+
+
+def _well_formed(text: str) -> str:
+    return _UNPRINTABLE.sub("\ufffd", text)
+
 
 STAGE_ORDER = ("capture", "stack", "preprocess", "h2d", "copy", "inference", "d2h", "postprocess")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -111,7 +122,7 @@ def junit_xml(results: Sequence[BoardResult], suite_name: str = "tx2setup.verify
                 ET.SubElement(case, tag, message=message[:500]).text = message
             elif name == "acceptance_benchmark":
                 ET.SubElement(case, "system-out").text = bench_msg
-    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+    return _well_formed(ET.tostring(root, encoding="unicode", xml_declaration=True))
 
 
 # -- SVG plots ---------------------------------------------------------------------------
@@ -266,7 +277,7 @@ def render_html(
     env.globals["anchor"] = anchor
     latest = latest_per_board(results)
     template = env.get_template("report.html.j2")
-    return template.render(
+    page = template.render(
         title=title,
         generated=generated or time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         overview=overview(latest, regressions),
@@ -281,6 +292,7 @@ def render_html(
         n_pass=sum(r.verdict == "PASS" for r in latest),
         n_total=len(latest),
     )
+    return _well_formed(page)
 
 
 def _latest_rows(latest: Sequence[BoardResult], regressions: dict[tuple[int, str], float]) -> list[dict[str, Any]]:
