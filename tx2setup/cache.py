@@ -57,6 +57,32 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def unverified_plain_http(url: str) -> bool:
+    """True for an http:// URL whose host is not this machine's loopback: what comes over it
+    can be changed on the way, and boards run it as root (the ZED installer, wheels, the
+    Caffe source), so it needs a sha256 pin. Loopback (127.0.0.0/8, ::1, `localhost`,
+    RFC 6761 section 6.3) never leaves the machine that asks."""
+    import ipaddress
+
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme.lower() != "http":
+        return False
+    host = (parsed.hostname or "").lower()
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def plain_http_refused(url: str, where: str) -> UserError:
+    return UserError(
+        f"{url}: a plain-http download that boards run as root, with no sha256 pinned ({where}): "
+        "use an https URL, or pin its sha256 in the lock file"
+    )
+
+
 def artifact_key(url: str) -> str:
     """A stable, URL-safe relative path for an artifact: '<12 hex of the URL hash>/<file name>'.
 
@@ -157,6 +183,8 @@ class ArtifactCache:
         if expected_sha256 and pin and pin.sha256 != expected_sha256:
             raise self._mismatch("matrix pin for", url, pin.sha256, expected_sha256)
         want = pin.sha256 if pin else (expected_sha256 or None)
+        if want is None and unverified_plain_http(url):
+            raise plain_http_refused(url, str(self.lock.path))
         path = self.path_of(url)
         fetched = 0
         if path.exists():

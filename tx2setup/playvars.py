@@ -117,6 +117,8 @@ def artifact_vars(p: plan.BoardPlan, lock: cache.LockFile, cache_url: str | None
                     "run `tx2setup cache sync -i INVENTORY` first"
                 )
             out[f"plan_{url_field}"] = f"{cache_url.rstrip('/')}/{pin.key}"
+        if sha is None and cache.unverified_plain_http(url):
+            raise cache.plain_http_refused(url, f"{p.name}: {url_field}; {lock.path}")
         if sha is None:
             unpinned.append(url)
         out[f"plan_{sha_field}"] = sha
