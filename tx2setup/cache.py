@@ -130,8 +130,8 @@ class LockFile:
             return cls(p)
         try:
             raw: Any = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{p}: not a tx2setup lock file ({exc})") from None
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON, or bytes that are not UTF-8
+            raise UserError(f"{p}: not a tx2setup lock file ({exc}); move it away to start a new one") from None
         if not isinstance(raw, dict) or not isinstance(raw.get("artifacts"), dict):
             raise UserError(f"{p}: not a tx2setup lock file (no 'artifacts' mapping)")
         pins: dict[str, Pin] = {}
@@ -222,10 +222,15 @@ class ArtifactCache:
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                 mode = "ab" if have and resp.status == 206 else "wb"
+                expected = resp.headers.get("Content-Length")
                 with part.open(mode) as fh:
                     for block in iter(lambda: resp.read(CHUNK), b""):
                         fh.write(block)
                         fetched += len(block)
+                # http.client returns a short body without an error when the server goes away
+                # mid-transfer (HTTPResponse.readinto): a truncated file must not be pinned
+                if expected is not None and expected.isdigit() and fetched != int(expected):
+                    raise OSError(f"the server closed the connection after {fetched} of {expected} bytes")
         except (urllib.error.URLError, OSError) as exc:
             self.fetched_bytes += fetched
             reason = getattr(exc, "reason", exc)
