@@ -76,6 +76,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # whose process is gone (SIGKILL, power loss) is marked interrupted on the next open
         "ALTER TABLE runs ADD COLUMN owner TEXT",
     ),
+    (
+        # a board's checks are read by (run_id, board): without it every board read scanned
+        # all check rows (`report` on 10,000 board rows took minutes; benchmarks/report_bench.py)
+        "CREATE INDEX check_results_by_run_board ON check_results(run_id, board)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
