@@ -27,7 +27,7 @@ if ! "$PY" -c 'import pytest' 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
 fi
 D=${DEADLINE_S:-585}
 step "compiled preprocessing minimisation"
-timeout 100 "$PY" benchmarks/compile_preprocess_repro.py --json "$OUT/repro.json"
+timeout "${REPRO_S:-100}" "$PY" benchmarks/compile_preprocess_repro.py --json "$OUT/repro.json"
 step "gpu_bench"
 # what is left of the device's 600 s, less ~110 s for the two steps after it; its repeats stop
 # early enough to leave ~60 s for the video run and the second floor
