@@ -158,7 +158,7 @@ def test_user_torchscript_model_with_declared_shapes(tmp_path, capsys):
     path = tmp_path / "tiny.pt"
     torch.jit.trace(net.eval(), torch.zeros(2, 3, 16, 16)).save(str(path))
     out = tmp_path / "r.json"
-    base = ["--model", str(path), "--input-shape", "x=2x3x16x16", "--plain", *FAST[:-1]]  # with the table
+    base = ["--model", str(path), "--input-shape", "input=2x3x16x16", "--plain", *FAST[:-1]]  # with the table
     assert cli.main([*base, "--backends", "cpu-fp32,ort-cpu"]) == 0
     assert "INFERENCE-ONLY" in capsys.readouterr().out
     assert cli.main([*base, "--backends", "cpu-fp32", "--json", str(out)]) == 0

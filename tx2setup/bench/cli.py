@@ -35,6 +35,9 @@ def build_parser():
     )
     p.add_argument("--model", default="z2color", help="z2color, or a TorchScript (.pt/.ts) or ONNX (.onnx) file")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD..", help="inputs of your model")
+    p.add_argument("--model-card", metavar="F.yaml", help="your model's input/output contract (docs/bench.md)")
+    p.add_argument("--output", metavar="KIND", help="your model's output: none, argmax, topk:K or yolo (no card)")
+    p.add_argument("--write-video", metavar="PATH", help="write the annotated frames of the end-to-end run")
     p.add_argument("--weights", help="a Z2Color state dict (default: seeded deterministic weights)")
     p.add_argument("--seed", type=int, default=0, help="seed of the deterministic weights and synthetic frames")
     p.add_argument("--backends", default="all", help="comma-separated backend names, or 'all' available")
@@ -166,7 +169,17 @@ def _main(argv):
     for path in (args.json, args.profile):
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise BenchUsageError("%s: its directory does not exist" % path)
-    spec = load_spec(args.model, args.batch, args.seed, args.weights, args.input_shape)
+    from .modelcard import resolve_card
+
+    card, shapes = resolve_card(args)
+    spec = load_spec(args.model, args.batch, args.seed, args.weights, shapes)
+    if not spec.is_z2color:
+        from .modelcard import check_card, check_model
+
+        check_model(spec, shapes)  # a wrong name/rank/shape: one line, before any backend runs
+        if card is not None:
+            check_card(spec, card)
+    spec.card = card
     if args.profile and not (spec.is_z2color and spec.batch == 1):
         # checked before any work: the trace is of the end-to-end pipeline
         raise BenchUsageError("--profile traces the end-to-end pipeline: z2color at batch 1 only")
@@ -187,9 +200,17 @@ def _main(argv):
     if args.list_backends:
         _print_backends(found, sys.stdout)
         return 0
-    run_e2e = spec.is_z2color and spec.batch == 1
+    run_e2e = (spec.is_z2color or card is not None) and spec.batch == 1
+    if args.write_video and not (card is not None and run_e2e):
+        raise BenchUsageError("--write-video: needs your model's end-to-end run (--model-card or --output, --batch 1)")
     if run_e2e:
         parse_source(args.source, seed=args.seed)  # validate before the long work
+        if card is not None:
+            from .userpipeline import FrameSource
+
+            probe = FrameSource(args.source, args.seed)  # a video that cannot be opened: one line now
+            probe.open()
+            probe.close()
     pipelines = ["optimized", "naive"] if args.pipeline == "both" else [args.pipeline]
 
     from .conditions import collect
@@ -204,6 +225,7 @@ def _main(argv):
             "input_shapes": dict(zip(spec.input_names, [list(s) for s in spec.input_shapes])),
             "source": parse_source(args.source, seed=args.seed).describe() if run_e2e else None,
             "pipelines": pipelines if run_e2e else [],
+            "model_card": card.as_dict() if card is not None else None,
         }
     )
     telemetry = None if args.no_telemetry else Telemetry(gpu=torch_gpu_id()).start()
@@ -268,7 +290,13 @@ def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
     entry["inference"]["telemetry"] = _window(telemetry, t1)
     entry["end_to_end"] = None
     entry["end_to_end_pipelines"] = {}
-    if run_e2e:
+    if run_e2e and getattr(spec, "card", None) is not None:
+        from .userpipeline import bench_pipelines
+
+        entry.update(
+            bench_pipelines(backend, spec, spec.card, args, policy, pipelines, lambda t: _window(telemetry, t))
+        )
+    elif run_e2e:
         for name in pipelines:
             t2 = time.perf_counter()
             src = parse_source(args.source, seed=args.seed)

@@ -253,7 +253,7 @@ def hints(doc):
         if c.get("model_kind") and c.get("model_kind") != "z2color":
             lines.append(
                 "NOTE end-to-end not measured: the camera-to-steering pipeline is Z2Color's; "
-                "your model is measured inference-only"
+                "your model is measured inference-only (--model-card F.yaml or --output KIND gives it one)"
             )
         elif c.get("batch") and c.get("batch") != 1:
             lines.append(
@@ -316,7 +316,8 @@ def render(doc, stream, use_rich=True):
     """Print the result tables; rich when it imports, plain columns otherwise."""
     c = doc["conditions"]
     gpu = (c.get("gpu") or {}).get("name", "no GPU")
-    title = "Z2Color benchmark on %s (%s; %s; torch %s, TensorRT %s, L4T %s)" % (
+    title = "%s benchmark on %s (%s; %s; torch %s, TensorRT %s, L4T %s)" % (
+        "Z2Color" if c.get("model", "z2color") == "z2color" else c.get("model"),  # the user's model file by name
         c.get("board") or c.get("machine"),
         gpu,
         c.get("cpu"),
