@@ -1,0 +1,264 @@
+"""Issue 16: a user's detector and classifier end to end on the CPU backends, and bad input in one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tests.bench.conftest import FAST
+from tx2setup.bench import cli
+from tx2setup.bench.modelcard import ModelCard
+from tx2setup.bench.postprocess import compare, decode_yolo
+from tx2setup.bench.userpipeline import preprocess_numpy, preprocess_torch
+
+cv2 = pytest.importorskip("cv2")  # opencv-python-headless, a dev dependency (pyproject)
+
+FRAME_H, FRAME_W, FRAMES = 120, 160, 12
+NET = 128
+
+
+class TinyDetector(nn.Module):
+    """A few convs and a YOLOv5-style head: (B, cells, 5 + classes), xywh in input pixels, sigmoid scores."""
+
+    def __init__(self, classes: int = 3) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, 2, 1)
+        )
+        self.head = nn.Conv2d(16, 5 + classes, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        f = self.head(torch.relu(self.body(images)))
+        b, c, h, w = f.shape
+        f = f.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        ys = torch.arange(h).view(h, 1).expand(h, w).reshape(1, h * w, 1).float()
+        xs = torch.arange(w).view(1, w).expand(h, w).reshape(1, h * w, 1).float()
+        xy = (f[..., :2].sigmoid() + torch.cat((xs, ys), -1)) * (NET / w)
+        wh = f[..., 2:4].sigmoid() * 48.0
+        return torch.cat((xy, wh, f[..., 4:].sigmoid()), -1)
+
+
+class TinyClassifier(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _export(module: nn.Module, shape: tuple, name: str, tmp, input_name: str) -> tuple:
+    torch.manual_seed(0)
+    module.eval()
+    for p in module.parameters():  # seeded weights, independent of construction order
+        p.data = torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.3
+    ts = tmp / (name + ".pt")
+    torch.jit.trace(module, torch.zeros(shape)).save(str(ts))
+    onnx = tmp / (name + ".onnx")
+    kwargs: dict = {"input_names": [input_name], "output_names": ["out"], "opset_version": 13}
+    import inspect
+
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    torch.onnx.export(module, torch.zeros(shape), str(onnx), **kwargs)
+    return ts, onnx
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("user_model")
+    det_pt, det_onnx = _export(TinyDetector(), (1, 3, NET, NET), "det", tmp, "images")
+    cls_pt, cls_onnx = _export(TinyClassifier(), (1, 3, 64, 64), "cls", tmp, "x")
+    video = tmp / "in.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (FRAME_W, FRAME_H))
+    rng = np.random.RandomState(0)
+    for _ in range(FRAMES):
+        w.write(rng.randint(0, 256, (FRAME_H, FRAME_W, 3)).astype(np.uint8))
+    w.release()
+    card = tmp / "det.yaml"
+    card.write_text(
+        f"input: {{name: images, size: [{NET}, {NET}], resize: letterbox}}\n"
+        "output: {kind: yolo, conf_threshold: 0.2, labels: [a, b, c]}\n"
+    )
+    return {
+        "det_pt": det_pt,
+        "det_onnx": det_onnx,
+        "cls_pt": cls_pt,
+        "cls_onnx": cls_onnx,
+        "video": video,
+        "card": card,
+    }
+
+
+def _frames_in(path) -> tuple:
+    cap = cv2.VideoCapture(str(path))
+    n, size = 0, None
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        n, size = n + 1, (img.shape[1], img.shape[0])
+    cap.release()
+    return n, size
+
+
+def test_detector_end_to_end_on_a_video(files, tmp_path, capsys):
+    out, js = tmp_path / "out.avi", tmp_path / "r.json"
+    argv = [
+        "--model",
+        str(files["det_pt"]),
+        "--model-card",
+        str(files["card"]),
+        "--source",
+        f"video:{files['video']}",
+    ]
+    argv += ["--pipeline", "both", "--backends", "cpu-fp32,ort-cpu", "--write-video", str(out), "--json", str(js)]
+    assert cli.main([*argv, "--plain", *FAST[:-1]]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("det.pt benchmark on ")  # the title names the model
+    assert "INFERENCE-ONLY fps" in text and "END-TO-END fps" in text
+    doc = json.loads(js.read_text())
+    assert doc["conditions"]["model_card"]["output"]["kind"] == "yolo"
+    assert doc["conditions"]["model_card"]["input"]["resize"] == "letterbox"
+    videos = []
+    for r in doc["results"]:
+        assert r["correct"], r.get("pipeline_error")
+        assert r["inference"]["fps"] > 0
+        assert set(r["end_to_end_pipelines"]) == {"optimized", "naive"}
+        for e2e in r["end_to_end_pipelines"].values():
+            assert e2e["fps"] > 0 and e2e["checked_frames"] > 0 and e2e["postprocess_error"] is None
+            assert "write" in e2e["stage_order"] and e2e["stages"]["write"] > 0  # writing counts
+            videos.append(e2e["video"])
+    assert len({v["path"] for v in videos}) == 4  # one file per backend x pipeline
+    for v in videos:
+        assert _frames_in(v["path"]) == (v["frames"], (FRAME_W, FRAME_H))
+        assert v["frames"] >= 5
+
+
+def _post(out: np.ndarray, card: ModelCard) -> dict:
+    return decode_yolo(out, card, (FRAME_H, FRAME_W))
+
+
+def test_onnx_and_torch_detector_agree_under_the_iou_rule(files):
+    import onnxruntime as ort
+
+    card = ModelCard("images", NET, NET, resize="letterbox", output="yolo", conf_threshold=0.2)
+    module = torch.jit.load(str(files["det_pt"]))
+    sess = ort.InferenceSession(str(files["det_onnx"]), providers=["CPUExecutionProvider"])
+    rng = np.random.RandomState(1)
+    boxes = 0
+    for _ in range(4):
+        frame = rng.randint(0, 256, (FRAME_H, FRAME_W, 3)).astype(np.uint8)
+        x = torch.zeros(1, 3, NET, NET)
+        preprocess_torch(torch.from_numpy(frame), card, x)
+        ref = _post(module(x).detach().numpy(), card)
+        got = _post(sess.run(None, {"images": x.numpy()})[0], card)
+        assert compare(ref, got, 1e-3, card) is None
+        boxes += len(ref["scores"])
+    assert boxes > 0  # the rule was exercised on real boxes
+
+
+def test_the_iou_rule_fails_a_moved_box_a_wrong_label_and_a_lost_box():
+    card = ModelCard("images", NET, NET, output="yolo", conf_threshold=0.2)
+    ref = {"boxes": np.array([[10.0, 10, 50, 50]]), "scores": np.array([0.9]), "labels": np.array([1])}
+    moved = dict(ref, boxes=np.array([[14.0, 10, 54, 50]]))  # IoU 0.82
+    assert "no match" in compare(ref, moved, 1e-3, card)
+    assert "no match" in compare(ref, dict(ref, labels=np.array([2])), 1e-3, card)
+    assert "no match" in compare(ref, dict(ref, scores=np.array([0.8])), 1e-3, card)
+    empty = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, dtype=int)}
+    assert "no match" in compare(ref, empty, 1e-3, card)
+    assert "not in the reference" in compare(empty, ref, 1e-3, card)
+    # a box at the confidence threshold may fall either side of it
+    edge = dict(ref, scores=np.array([0.2005]))
+    assert compare(edge, empty, 1e-3, card) is None
+    assert compare(ref, dict(ref, boxes=np.array([[10.2, 10, 50, 50]])), 1e-3, card) is None
+
+
+def test_numpy_and_torch_preprocessing_agree():
+    frame = np.random.RandomState(2).randint(0, 256, (FRAME_H, FRAME_W, 3)).astype(np.uint8)
+    for card in (
+        ModelCard("x", 64, 96, resize="letterbox", channel_order="bgr", mean=[0.5, 0.4, 0.3], std=[0.2, 0.2, 0.2]),
+        ModelCard("x", 64, 64, layout="NHWC"),
+    ):
+        out = torch.zeros(card.shape(1))
+        preprocess_torch(torch.from_numpy(frame), card, out)
+        np.testing.assert_allclose(preprocess_numpy(frame, card), out.numpy(), atol=1e-4)
+
+
+def test_classifier_topk_end_to_end_on_synthetic_frames(files, tmp_path):
+    js, out = tmp_path / "c.json", tmp_path / "c.avi"
+    argv = ["--model", str(files["cls_onnx"]), "--input-shape", "x=1x3x64x64", "--output", "topk:3"]
+    argv += ["--pipeline", "both", "--backends", "ort-cpu", "--json", str(js), "--write-video", str(out), *FAST]
+    assert cli.main(argv) == 0
+    doc = json.loads(js.read_text())
+    assert doc["conditions"]["model_card"]["output"]["kind"] == "topk:3"
+    (r,) = doc["results"]
+    assert r["correct"] and r["inference"]["fps"] > 0
+    for e2e in r["end_to_end_pipelines"].values():
+        assert e2e["fps"] > 0 and e2e["checked_frames"] > 0
+    n, size = _frames_in(out)
+    assert n == r["end_to_end_pipelines"]["optimized"]["video"]["frames"] and size == (672, 376)  # a ZED eye
+
+
+def test_the_gstreamer_writer_where_cv2_is_missing(tmp_path, monkeypatch):
+    pytest.importorskip("gi")
+    from tx2setup.bench import sink
+
+    monkeypatch.setattr(sink, "_cv2", lambda: None)
+    s = sink.VideoSink(str(tmp_path / "g.avi"))
+    card = ModelCard("x", 8, 8, output="yolo")
+    res = {"boxes": np.array([[4.0, 4, 30, 20]]), "scores": np.array([0.9]), "labels": np.array([0])}
+    for i in range(7):
+        s.write(sink.annotate(np.full((48, 64, 3), i * 30, dtype=np.uint8), res, card))
+    s.close()
+    assert s.writer == "gstreamer"
+    assert _frames_in(tmp_path / "g.avi") == (7, (64, 48))
+
+
+def _one_line(capsys, argv: list, *needles: str) -> str:
+    assert cli.main([*argv, *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    for n in needles:
+        assert n in err[0], err[0]
+    return err[0]
+
+
+def test_bad_input_is_one_line(files, tmp_path, capsys):
+    pt, onnx = str(files["det_pt"]), str(files["det_onnx"])
+    # the issue's case: the batch dimension forgotten (TorchScript would dump its IR)
+    _one_line(capsys, ["--model", pt, "--input-shape", "images=3x128x128"], "--input-shape images=3x128x128", "batch")
+    _one_line(capsys, ["--model", onnx, "--input-shape", "images=3x128x128"], "rank 3", "batch")
+    _one_line(capsys, ["--model", onnx, "--input-shape", "img=1x3x128x128"], "no input 'img'", "images")
+    _one_line(capsys, ["--model", pt, "--input-shape", "x=1x3x128x128"], "no input 'x'")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    _one_line(capsys, ["--model", str(junk), "--input-shape", "images=1x3x8x8"], "--model", "junk.onnx")
+    junk_pt = tmp_path / "junk.pt"
+    junk_pt.write_bytes(b"not a model")
+    _one_line(capsys, ["--model", str(junk_pt), "--input-shape", "x=1x3x8x8"], "--model", "junk.pt")
+    # a card that does not match the model
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("input: {name: images, size: [64, 64]}\noutput: yolo\n")
+    _one_line(capsys, ["--model", onnx, "--model-card", str(wrong)], "--input-shape")
+    cls_card = tmp_path / "cls.yaml"
+    cls_card.write_text("input: {name: x, size: [64, 64]}\noutput: yolo\n")
+    _one_line(capsys, ["--model", str(files["cls_pt"]), "--model-card", str(cls_card)], "cls.yaml", "yolo")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: {name: images, size: [128, 128], layout: NCWH}\n")
+    _one_line(capsys, ["--model", onnx, "--model-card", str(bad)], "bad.yaml", "layout")
+    # a video that cannot be opened
+    card = ["--model", onnx, "--model-card", str(files["card"])]
+    _one_line(capsys, [*card, "--source", f"video:{tmp_path / 'none.avi'}"], "none.avi")
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"\0" * 100)
+    _one_line(capsys, [*card, "--source", f"video:{broken}"], "broken.avi")
+    _one_line(
+        capsys, ["--model", onnx, "--input-shape", "images=1x3x128x128", "--write-video", "o.avi"], "--write-video"
+    )

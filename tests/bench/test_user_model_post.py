@@ -1,0 +1,59 @@
+"""Issue 16: the NMS fallback (no torchvision on the boards) against the rule's definition, and torchvision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tx2setup.bench.modelcard import ModelCard
+from tx2setup.bench.postprocess import box_iou, classify, decode_yolo, nms, nms_numpy
+
+
+def _boxes(seed: int, n: int = 60) -> tuple:
+    rng = np.random.RandomState(seed)
+    xy = rng.uniform(0, 80, (n, 2))
+    wh = rng.uniform(5, 40, (n, 2))
+    return np.concatenate((xy, xy + wh), 1), rng.uniform(0, 1, n)
+
+
+def _definition(boxes: np.ndarray, scores: np.ndarray, thr: float) -> list:
+    """Straight from the definition: in score order, keep a box unless a kept box overlaps it by IoU > thr."""
+    keep: list = []
+    for i in sorted(range(len(scores)), key=lambda i: -scores[i]):
+        if all(box_iou(boxes[i], boxes[k])[0, 0] <= thr for k in keep):
+            keep.append(i)
+    return keep
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("thr", [0.1, 0.3, 0.45])
+def test_numpy_nms_is_the_definition(seed, thr):
+    boxes, scores = _boxes(seed)
+    got = nms_numpy(boxes, scores, thr).tolist()
+    assert got == _definition(boxes, scores, thr)
+    assert 0 < len(got) < len(scores)  # something was suppressed, something kept
+
+
+def test_numpy_nms_matches_torchvision_when_present():
+    pytest.importorskip("torchvision")
+    for seed in range(3):
+        boxes, scores = _boxes(seed)
+        assert nms(boxes, scores, 0.45).tolist() == nms_numpy(boxes, scores, 0.45).tolist()
+
+
+def test_yolo_decode_is_class_aware_and_maps_letterbox_back():
+    card = ModelCard("x", 64, 64, resize="letterbox", output="yolo", conf_threshold=0.25)
+    # frame 32x64 (h x w): letterboxed into 64x64 at scale 1, padded 16 rows top and bottom
+    pred = np.zeros((1, 3, 7))
+    pred[0, 0] = [32, 32, 20, 10, 0.9, 0.9, 0.1]  # class 0
+    pred[0, 1] = [33, 32, 20, 10, 0.8, 0.1, 0.9]  # same place, class 1: kept (class-aware)
+    pred[0, 2] = [31, 32, 20, 10, 0.5, 0.9, 0.1]  # overlaps box 0, same class: suppressed
+    r = decode_yolo(pred, card, (32, 64), use_torchvision=False)
+    assert r["labels"].tolist() == [0, 1]
+    np.testing.assert_allclose(r["boxes"][0], [22, 11, 42, 21])
+    np.testing.assert_allclose(r["scores"], [0.81, 0.72])
+
+
+def test_topk_orders_by_value():
+    r = classify(np.array([[0.1, 3.0, -1.0, 2.0]]), 2)
+    assert r == {"labels": [1, 3], "scores": [3.0, 2.0]}
