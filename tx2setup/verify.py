@@ -8,6 +8,7 @@ history DB at once and atomically; a board that did not finish is never stored a
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -74,6 +75,7 @@ class VerifyOptions:
     connect_timeout: float = 30.0
     vault_password_file: str | None = None  # for vaulted group_vars/host_vars
     become_password_file: str | None = None  # the boards' sudo password (see tx2setup/become.py)
+    model_card: str | None = None  # the user's model card (YAML); carried to the board with --model
 
 
 @dataclass
@@ -170,13 +172,43 @@ def _outcome(case: ET.Element) -> tuple[str, str]:
     return "passed", note[:300]
 
 
+def model_files(opts: VerifyOptions) -> list[str]:
+    """The local files verify carries to each board: a --model file and its --model-card."""
+    return [f for f in (opts.model, opts.model_card) if f and f != "z2color" and os.path.isfile(f)]
+
+
+def remote_model_path(path: str, bench_dir: str) -> str:
+    # where the acceptance role's acceptance_model_files land too (roles/acceptance/tasks/main.yml)
+    return f"{bench_dir}/models/{os.path.basename(path)}"
+
+
+def carry_model_files(cfg: Path, name: str, opts: VerifyOptions, bench_dir: str, timeout: float) -> str:
+    """Copy the model (and card) to the board over the control master; '' or why it failed."""
+    for path in model_files(opts):
+        dest = remote_model_path(path, bench_dir)
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        cmd = (
+            f"mkdir -p {shlex.quote(dest.rsplit('/', 1)[0])} && base64 -d > {shlex.quote(dest + '.part')}"
+            f" && mv {shlex.quote(dest + '.part')} {shlex.quote(dest)}"
+        )
+        proc = _ssh(cfg, name, cmd, timeout, stdin=data)
+        if proc.returncode != 0:
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            return f"could not copy {path} to {dest}: {last[0]}"
+    return ""
+
+
 def bench_command(opts: VerifyOptions, target: float, remote_json: str, bench_dir: str) -> str:
+    local = model_files(opts)
+    model = remote_model_path(opts.model, bench_dir) if opts.model in local else opts.model
+    card = ["--model-card", remote_model_path(opts.model_card, bench_dir)] if opts.model_card in local else []
     argv = [
         "python3",
         "-m",
         "tx2setup.bench",
         "--model",
-        opts.model,
+        model,
+        *card,
         "--backends",
         "all" if opts.backend == "auto" else opts.backend,
         "--min-duration",
@@ -405,7 +437,11 @@ def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOut
                 remote_json = f"{bench_dir}/results/verify-{run_id}.json"
                 command = bench_command(opts, target, remote_json, bench_dir)
                 with step(p, "benchmark", exclusive=True):
-                    bench, bench_error = run_bench(cfg, p.name, command, remote_json, opts.ssh_timeout)
+                    carried = carry_model_files(cfg, p.name, opts, bench_dir, opts.ssh_timeout)
+                    if carried:
+                        bench, bench_error = None, carried
+                    else:
+                        bench, bench_error = run_bench(cfg, p.name, command, remote_json, opts.ssh_timeout)
             if stop.is_set():  # an interrupted step's result is not a verdict
                 raise _Stopped(p.name)
             verdict, inf, e2e, p99, margin, reason = decide(p, target, checks, bench, bench_error, opts.model)

@@ -57,3 +57,30 @@ def test_yolo_decode_is_class_aware_and_maps_letterbox_back():
 def test_topk_orders_by_value():
     r = classify(np.array([[0.1, 3.0, -1.0, 2.0]]), 2)
     assert r == {"labels": [1, 3], "scores": [3.0, 2.0]}
+
+
+def test_verify_carries_the_model_and_its_card(tmp_path, monkeypatch):
+    from tx2setup import verify
+
+    model, card = tmp_path / "det.onnx", tmp_path / "det.yaml"
+    model.write_bytes(b"\x00\x01model")
+    card.write_text("input: {name: images, size: [8, 8]}\n")
+    opts = verify.VerifyOptions("inv", model=str(model), model_card=str(card))
+    cmd = verify.bench_command(opts, 30.0, "/opt/b/results/v.json", "/opt/b")
+    assert "--model /opt/b/models/det.onnx --model-card /opt/b/models/det.yaml" in cmd
+    sent: list = []
+
+    class Done:
+        returncode, stdout, stderr = 0, "", ""
+
+    monkeypatch.setattr(
+        verify, "_ssh", lambda cfg, name, command, timeout, stdin=None: sent.append((command, stdin)) or Done()
+    )
+    assert verify.carry_model_files(tmp_path, "b1", opts, "/opt/b", 10) == ""
+    import base64
+
+    assert [base64.b64decode(s) for _, s in sent] == [model.read_bytes(), card.read_bytes()]
+    assert all("base64 -d" in c and "/opt/b/models/" in c for c, _ in sent)
+    # z2color stays a name, nothing carried
+    plain = verify.VerifyOptions("inv")
+    assert verify.model_files(plain) == [] and "--model z2color" in verify.bench_command(plain, 30.0, "/r/v.json", "/r")

@@ -24,6 +24,11 @@ from tx2setup.commands.options import (
 @connection_options
 @click.option("--model", default="z2color", show_default=True, help="Model the benchmark runs.")
 @click.option(
+    "--model-card",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Your model's card (docs/bench.md); carried to the boards with --model FILE, judged end to end.",
+)
+@click.option(
     "--backend",
     default="auto",
     show_default=True,
@@ -51,6 +56,7 @@ def verify(
     ask_become_pass: bool,
     become_password_file: str | None,
     model: str,
+    model_card: str | None,
     backend: str,
     duration: float,
     source: str,
@@ -80,6 +86,7 @@ def verify(
         backend,
         duration,
         source=source,
+        model_card=model_card,
         target_fps=target_fps,
         db=db,
         forks=forks or DEFAULT_FORKS,
