@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.conftest import SimFleetHandle
+from tests.secret_scan import files_holding, scan_argv
 from tx2setup import provision
 from tx2setup.sim.board import SimBoard
 
@@ -55,29 +56,6 @@ def test_a_board_without_its_password_fails_alone_with_one_line(
     assert result.hosts[missing.name].message.startswith("sudo on the board refused the become password")
 
 
-def _scan_argv(needles: list[bytes], stop: threading.Event, seen: list[str]) -> None:
-    """Every process's argv, over and over until `stop`: any that holds a needle is kept."""
-    while not stop.is_set():
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                argv = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if any(n in argv for n in needles):
-                seen.append(argv.replace(b"\0", b" ").decode(errors="replace"))
-
-
-def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
-    found = []
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            data = path.read_bytes()
-            found += [f"{path} holds a secret" for n in needles if n in data]
-    return found
-
-
 def test_the_become_password_never_shows_in_argv_logs_or_records(
     sim_fleet: SimFleetHandle, fresh_board: Callable[..., tuple[SimBoard, Path]], tmp_path: Path
 ) -> None:
@@ -100,7 +78,7 @@ def test_the_become_password_never_shows_in_argv_logs_or_records(
     needles = [password.encode()]
     seen: list[str] = []
     stop = threading.Event()
-    scanner = threading.Thread(target=_scan_argv, args=(needles, stop, seen), daemon=True)
+    scanner = threading.Thread(target=scan_argv, args=(needles, stop, seen), daemon=True)
     scanner.start()
     try:
         by_file = subprocess.run(
@@ -129,7 +107,7 @@ def test_the_become_password_never_shows_in_argv_logs_or_records(
     assert not seen, f"the password was in a process's argv: {seen[:3]}"
     for out in (by_file.stdout, by_file.stderr, by_prompt.stdout, by_prompt.stderr):
         assert password not in out
-    assert not _files_holding(run_dir, needles)
+    assert not files_holding(run_dir, needles)
     # the -K answer went through a private file that is gone once the run ended
     assert not [p for p in Path("/tmp").glob("tx2setup-become-*") if p.stat().st_uid == os.getuid()]
     shutil.rmtree(run_dir)

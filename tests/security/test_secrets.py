@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SimFleetHandle
+from tests.secret_scan import files_holding, scan_argv
 from tx2setup.sim import inventory as siminv
 from tx2setup.sim.board import SimBoard
 
@@ -30,28 +31,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ONLY_FIRST_ROLE = "validate_inventory"
-
-
-def _scan_argv(needles: list[bytes], stop: threading.Event, seen: list[str]) -> None:
-    while not stop.is_set():
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                argv = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if any(n in argv for n in needles):
-                seen.append(argv.replace(b"\0", b" ").decode(errors="replace"))
-
-
-def _holding(root: Path, needles: list[bytes]) -> list[str]:
-    found = []
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            data = path.read_bytes()
-            found += [str(path) for n in needles if n in data]
-    return found
 
 
 def _lab_with_secrets(sim_fleet: SimFleetHandle, board: SimBoard, lab: Path, become: str, vault: str) -> Path:
@@ -119,7 +98,7 @@ def test_vault_and_become_passwords_show_nowhere(
     needles = [become.encode(), vault.encode()]
     seen: list[str] = []
     stop = threading.Event()
-    scanner = threading.Thread(target=_scan_argv, args=(needles, stop, seen), daemon=True)
+    scanner = threading.Thread(target=scan_argv, args=(needles, stop, seen), daemon=True)
     scanner.start()
     procs = {}
     try:
@@ -137,8 +116,12 @@ def test_vault_and_become_passwords_show_nowhere(
     shown = [verb for verb, p in procs.items() for n in (become, vault) if n in p.stdout + p.stderr]
     assert not shown, f"a secret in the output of {shown}"
     # run records, ansible-runner's artifacts, the history (WAL included), the reports
-    leaked = [*_holding(tmp_path / "cache", needles), *_holding(tmp_path / "data", needles), *_holding(out, needles)]
-    leaked += _holding(tmp_path / "ansible-home", needles)
+    leaked = [
+        *files_holding(tmp_path / "cache", needles),
+        *files_holding(tmp_path / "data", needles),
+        *files_holding(out, needles),
+    ]
+    leaked += files_holding(tmp_path / "ansible-home", needles)
     assert not leaked, f"a secret was written to {leaked[:5]}"
     for secret_file in (tmp_path / "lab" / "vault-pass", tmp_path / "lab" / siminv.BECOME_VARS):
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600, secret_file
