@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from tx2setup.errors import ChecksumError, EnvironmentProblem
+from tx2setup.sim import paths
 
 CONTENT_VERSION = 2  # 1 was the stand-in tree packed from tx2setup/sim/assets/caffe-1.0
 FILE_NAME = "caffe_1.0.0+git20180821.99bd997.orig.tar.gz"
@@ -79,14 +80,7 @@ def build(dest: Path, store: Path) -> None:
     """dest/FILE_NAME: the pinned source, linked (not copied) from the store."""
     src = fetch(store)
     dest.mkdir(parents=True, exist_ok=True)
-    target = dest / FILE_NAME
-    tmp = dest / (FILE_NAME + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
+    paths.link_or_copy(src, dest / FILE_NAME)
     for old in dest.iterdir():  # the stand-in of CONTENT_VERSION 1
         if old.is_file() and old.name != FILE_NAME:
             old.unlink()

@@ -8,6 +8,7 @@ $TX2SETUP_CACHE/sim/fleet, so tests can run their own fleet beside a user's.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +100,15 @@ class Layout:
 
     def board_dir(self, name: str) -> Path:
         return self.fleet / "boards" / name
+
+
+def link_or_copy(src: Path, target: Path) -> Path:
+    """`target` becomes `src`: a hard link when the file system allows, else a copy; atomic."""
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
+    return target

@@ -15,7 +15,6 @@ import json
 import os
 import pwd
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -28,7 +27,7 @@ from tx2setup.cache import cache_root
 from tx2setup.matrix import Matrix
 from tx2setup.sim import aptrepo, caffe, gpgkey, zed
 from tx2setup.sim.locking import locked
-from tx2setup.sim.paths import Layout
+from tx2setup.sim.paths import Layout, link_or_copy
 
 CONTENT_VERSION = 1
 WHEEL_DIRS = ("/opt/wheels",)
@@ -188,14 +187,7 @@ def _link_into(store: Path, src: Path, name: str) -> Path:
     target = store / name
     if target.exists():
         return target
-    tmp = store / (name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
-    return target
+    return link_or_copy(src, target)
 
 
 def wheel_version(name: str) -> str:
