@@ -183,7 +183,7 @@ class History:
             raise UserError(f"{self.path}: cannot open the history database ({exc})") from exc
         self.conn.row_factory = sqlite3.Row
         try:
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            _set_wal(self.conn)
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
             self._mark_dead_runs()
@@ -386,3 +386,18 @@ def regressions(results: Sequence[BoardResult], threshold_pct: float) -> dict[tu
         if res.verdict == "PASS":
             last_pass[res.board] = res
     return flagged
+
+
+def _set_wal(conn: sqlite3.Connection, wait_s: float = 30.0) -> None:
+    """Switch to WAL. Changing the journal mode needs the database to itself, and SQLite
+    answers "database is locked" at once rather than through the busy timeout when several
+    processes open a new history together: try again until `wait_s` has passed."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

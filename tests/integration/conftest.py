@@ -168,7 +168,8 @@ def sim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleetHand
     fleet = Fleet(sim_dir)
     try:
         boards = fleet.up(list(SIM_FLEET_SPECS))
-        inventory = fleet.write_inventory(sim_dir / "inventory.ini")
+        # not the fleet's default inventory.ini, which every `up` (fresh_board) rewrites
+        inventory = fleet.write_inventory(sim_dir / "session.ini")
         _caffe_on_one_board(inventory, boards)
         yield SimFleetHandle(fleet=fleet, boards=boards, inventory=inventory, sim_dir=sim_dir)
     finally:

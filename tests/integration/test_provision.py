@@ -83,7 +83,9 @@ def test_full_run_brings_every_board_to_its_plan(env: dict[str, Any], provisione
     bad = {h.name: (h.status, h.failed_task, h.message) for h in result.bad_hosts}
     assert result.ok, f"boards not provisioned: {bad} (logs in {result.run_dir})"
     record = json.loads(Path(result.record).read_text())
-    assert record["ok"] is True and set(record["stats"]["processed"]) == set(env["plans"])
+    # the play's first play refuses an empty inventory on the controller (localhost)
+    boards = set(record["stats"]["processed"]) - {"localhost"}
+    assert record["ok"] is True and boards == set(env["plans"])
     for name, p in env["plans"].items():
         assert Path(result.hosts[name].log).stat().st_size > 0
         # JetPack components at the matrix's versions

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -51,7 +52,10 @@ def board_state(cli: Callable[..., CliResult], name: str) -> str:
 
 
 def ssh(fleet: Fleet, name: str, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(fleet.board(name).ssh_argv(command), capture_output=True, text=True, timeout=60, check=False)
+    """`command` as root on the board: sudo with the login user's password on stdin (no root login)."""
+    argv = fleet.board(name).ssh_argv("sudo -S -p '' sh -c " + shlex.quote(command))
+    password = base.NORMAL_PASSWORD + "\n"
+    return subprocess.run(argv, input=password, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_up_is_idempotent_and_never_rebuilds_the_base(own_fleet: Path, cli: Callable[..., CliResult]) -> None:
