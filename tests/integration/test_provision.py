@@ -45,9 +45,9 @@ def env(sim_fleet: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         os.environ[cache.CACHE_ENV] = old
 
 
-def sh(env: dict[str, Any], name: str, command: str) -> tuple[int, str]:
+def sh(env: dict[str, Any], name: str, command: str, user: str = "root") -> tuple[int, str]:
     board = env["fleet"].board(name=name)
-    rc, out, err = env["fleet"].run(board, command)
+    rc, out, err = env["fleet"].run(board, command, user=user)
     return rc, out + err
 
 
@@ -107,6 +107,9 @@ def test_full_run_brings_every_board_to_its_plan(env: dict[str, Any], provisione
             "bash -lc 'export ROS_MASTER_URI=http://127.0.0.1:11398; (roscore -p 11398 >/tmp/rc.log 2>&1 &) ;"
             " for i in $(seq 100); do rosparam get /run_id 2>/dev/null && break; sleep 0.2; done;"
             ' pkill -INT -f "roscore -p 11398"\'',
+            # as the login user, as on the car: as root, the sudo wrapper's own command line
+            # matches the pkill pattern and is killed with roscore
+            user="nvidia",
         )
         assert rc == 0 and len(out.strip()) >= 8, f"{name}: roscore did not answer: {out}"
         # Caffe and the ZED SDK
