@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import SimFleetHandle
+from tests.secret_scan import process_argvs
 from tx2setup import fleet, provision
 from tx2setup.errors import RemoteError
 from tx2setup.flash import session
@@ -40,13 +41,8 @@ CHANGED = ("host key verification failed", "remote host identification has chang
 def _scan_for_disabled_checks(address: str, stop: threading.Event, seen: list[str]) -> None:
     """Every ssh process to the board whose argv switches host key checking off."""
     while not stop.is_set():
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
+        for raw in process_argvs():
+            argv = raw.replace(b"\0", b" ").decode(errors="replace")
             if address in argv and "StrictHostKeyChecking=no" in argv:
                 seen.append(argv)
 
