@@ -58,7 +58,9 @@ def test_built_collection_holds_the_ansible_content_only(collection_tarball: Pat
     with tarfile.open(collection_tarball) as tf:
         names = set(tf.getnames())
     tops = {n.split("/")[0] for n in names}
-    assert tops <= {"MANIFEST.json", "FILES.json", "docs", "meta", "playbooks", "plugins", "roles"}, tops
+    assert tops <= {"MANIFEST.json", "FILES.json", "docs", "meta", "playbooks", "plugins", "roles", "tests"}, tops
+    # tests/ carries ansible-test's sanity ignore file only (no test code, no fixtures)
+    assert {n for n in names if n.startswith("tests/") and not n.endswith("/")} == {"tests/sanity/ignore-2.16.txt"}
     assert {"plugins/action/plan.py", "playbooks/site.yml", "meta/runtime.yml", "docs/ansible.md"} <= names
     roles = {n.split("/")[1] for n in names if n.startswith("roles/") and n.count("/") >= 2}
     assert roles == {p.name for p in (ROOT / "roles").iterdir() if p.is_dir()}
@@ -79,7 +81,7 @@ def test_awx_project_sync_installs_the_collection(tmp_path: Path) -> None:
     installed = dest / "ansible_collections" / "tx2setup" / "jetson"
     assert (installed / "plugins" / "action" / "plan.py").read_text() == (ROOT / "plugins/action/plan.py").read_text()
     assert (installed / "playbooks" / "site.yml").is_file()
-    assert not (installed / "tx2setup").exists() and not (installed / "tests").exists()
+    assert not (installed / "tx2setup").exists() and not (installed / "tests" / "unit").exists()
 
 
 @pytest.mark.skipif(shutil.which("ansible-builder", path=str(BIN)) is None, reason="ansible-builder not installed")
