@@ -60,7 +60,7 @@ def test_built_collection_holds_the_ansible_content_only(collection_tarball: Pat
     tops = {n.split("/")[0] for n in names}
     assert tops <= {"MANIFEST.json", "FILES.json", "docs", "meta", "playbooks", "plugins", "roles", "tests"}, tops
     # tests/ carries ansible-test's sanity ignore file only (no test code, no fixtures)
-    assert {n for n in names if n.startswith("tests/") and not n.endswith("/")} == {"tests/sanity/ignore-2.16.txt"}
+    assert {n for n in names if n.startswith("tests/")} == {"tests/sanity", "tests/sanity/ignore-2.16.txt"}
     assert {"plugins/action/plan.py", "playbooks/site.yml", "meta/runtime.yml", "docs/ansible.md"} <= names
     roles = {n.split("/")[1] for n in names if n.startswith("roles/") and n.count("/") >= 2}
     assert roles == {p.name for p in (ROOT / "roles").iterdir() if p.is_dir()}
