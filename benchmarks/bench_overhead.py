@@ -7,6 +7,11 @@ Two measurements:
 2. The harness's own cost per iteration, precisely: both loops around a no-op step, many
    iterations; the difference in wall time per iteration is what the harness adds. Related
    to the bare workload's median it gives the overhead percentage used for the goal.
+3. ``--user-loop``: the user-model end-to-end loop's own cost per frame (userpipeline's CPU
+   loop, both pipelines) around stub stages: a pre-made 8x8 frame, a backend whose run()
+   returns a constant, output ``none``, no sink. What is left is the loop's bookkeeping (stage
+   clocks, the measurement, sampling) plus an 8x8 preprocessing; it resolves whether a change
+   to the loop's structure costs time per frame (issue 16: ``loop`` split into named steps).
 Prints a table and writes JSON (default ~/.cache/tx2setup/benchmarks/bench_overhead.json).
 """
 
@@ -21,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+import numpy as np
 import torch
 
 from tx2setup.bench.backends import TorchBackend
@@ -66,6 +72,52 @@ def noop_costs(n: int) -> tuple[float, float]:
     return best_bare, best_harness
 
 
+class _StubSource:
+    """A FrameSource stand-in: the same 8x8 RGB frame every time, no decoding."""
+
+    def __init__(self) -> None:
+        self.frame = np.zeros((8, 8, 3), dtype=np.uint8)
+
+    def open(self) -> None:
+        return None
+
+    def capture(self) -> np.ndarray:
+        return self.frame
+
+    def close(self) -> None:
+        return None
+
+
+class _StubBackend:
+    """A CPU backend stand-in whose run() returns a constant (1, 4) output."""
+
+    name, precision, device, is_cuda = "stub", "fp32", "cpu", False
+
+    def __init__(self) -> None:
+        self.inputs = [torch.zeros(1, 3, 8, 8)]
+        self.out = torch.zeros(1, 4)
+
+    def run(self) -> torch.Tensor:
+        return self.out
+
+
+def user_loop_costs(frames: int, rounds: int) -> dict:
+    """Microseconds per frame of userpipeline's CPU loop around stub stages (best of ``rounds``)."""
+    from tx2setup.bench.modelcard import ModelCard
+    from tx2setup.bench.userpipeline import run_user_pipeline
+
+    card = ModelCard("x", 8, 8, output="none")
+    best = {}
+    for pipeline in ("optimized", "naive"):
+        runs = []
+        for _ in range(rounds):
+            policy = RunPolicy(warmup_s=0.0, min_iters=frames, min_duration_s=0.0, max_iters=frames)
+            r = run_user_pipeline(_StubBackend(), _StubSource(), card, pipeline, policy)
+            runs.append(r["wall_s"] * 1e6 / r["iterations"])
+        best[pipeline] = {"best_us_per_frame": min(runs), "median_us_per_frame": statistics.median(runs)}
+    return best
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--iters", type=int, default=300)
@@ -73,7 +125,11 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = least noisy)")
     default = os.path.join(os.environ.get("TX2SETUP_CACHE", os.path.expanduser("~/.cache/tx2setup")), "benchmarks")
     p.add_argument("--json", default=os.path.join(default, "bench_overhead.json"))
+    p.add_argument("--user-loop", action="store_true", help="only the user-model loop's cost per frame")
+    p.add_argument("--user-frames", type=int, default=20000)
     a = p.parse_args()
+    if a.user_loop:
+        return _main_user_loop(a)
     torch.set_num_threads(a.threads)
     spec = load_spec("z2color")
     backend = TorchBackend("cpu-fp32", device="cpu")
@@ -124,6 +180,32 @@ def main() -> int:
         f"{added_us:.3f} us = {result['overhead_pct']:.3f}% of the bare z2color CPU median"
     )
     print(f"goal <= 5%: {'MET' if result['goal_met'] else 'MISSED'}; JSON: {a.json}")
+    return 0
+
+
+def _main_user_loop(a: argparse.Namespace) -> int:
+    torch.set_num_threads(a.threads)
+    costs = user_loop_costs(a.user_frames, a.rounds)
+    result = {
+        "machine": os.uname().nodename,
+        "cpu": cpu_name(),
+        "torch": torch.__version__,
+        "threads": a.threads,
+        "frames": a.user_frames,
+        "rounds": a.rounds,
+        "load_average": os.getloadavg(),
+        "user_loop": costs,
+    }
+    path = a.json.replace("bench_overhead.json", "bench_overhead_user_loop.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(result, fh, indent=2)
+    for pipeline, c in costs.items():
+        print(
+            f"user loop {pipeline:9}: best {c['best_us_per_frame']:.1f} us/frame, "
+            f"median {c['median_us_per_frame']:.1f} us/frame ({a.rounds} rounds of {a.user_frames})"
+        )
+    print(f"load average {result['load_average']}; JSON: {path}")
     return 0
 
 
