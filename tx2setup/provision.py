@@ -1,15 +1,24 @@
 """Provision a fleet: the one module that imports ansible_runner.
 
-`run()` loads the inventory, resolves every board's plan (to refuse a bad inventory before
-anything runs, and to know the artifacts), fetches the large artifacts into the cache
-(verified against the lock file) and serves them to the boards for the run, then drives
-playbooks/site.yml through `ansible_runner.run()`. It passes no plan: the play resolves it
-itself (the collection's plan action, tx2setup/playvars.py), exactly as a plain
-`ansible-playbook` or AWX run does; the CLI adds only `tx2setup_cache_url`, the same
-variable a plain run takes for a `tx2setup cache serve` server. Success, failure and
-idempotence come from `runner.stats` and the runner's structured events, never from
-scraping stdout. Runner events feed a per-board progress table (`HostProgress`), per
-board log files and a JSON record of the run.
+`run()` is five named steps. Load: the fleet's boards (tx2setup/board.py), each with its
+plan, so a bad inventory is refused before anything runs (UserError/PlanError). Fetch and
+serve: the large artifacts the plans need go into the cache, verified against the lock
+file (ChecksumError: nothing runs), and are served to the boards for the run, as is the
+apt proxy. Runner arguments: playbooks/site.yml with the inventory and a generated one
+holding each board's `tx2setup_cache_url`/`tx2setup_apt_proxy_url`, the same variables a
+plain run takes for a `tx2setup cache serve` server. No plan is passed: the play resolves
+it itself (the collection's plan action, tx2setup/playvars.py), exactly as a plain
+`ansible-playbook` or AWX run does. Run Ansible: `ansible_runner.run()`, whose events feed
+a per-board progress table (`HostProgress`) and per-board log files. Record: success,
+failure and idempotence come from `runner.stats` and the runner's structured events, never
+from scraping stdout, into the result and a JSON record of the run. Board failures are not
+exceptions: they are in the result (`result.ok`, `result.bad_hosts`).
+
+`vault_password_file` decrypts vaulted group_vars/host_vars, both for the inventory check
+and for the playbook (handed over as ANSIBLE_VAULT_PASSWORD_FILE); without it, the
+inventory's own `tx2setup_vault_password_file` applies. `become_password_file` holds the
+boards' sudo password (handed over as ANSIBLE_BECOME_PASSWORD_FILE: the path travels,
+never the password).
 """
 
 from __future__ import annotations
@@ -31,26 +40,11 @@ from typing import Any
 
 import yaml
 
-from tx2setup import aptproxy, become, cache, connection, fleet, plan
+from tx2setup import aptproxy, become, board, cache, connection, plan
+from tx2setup.content import PLAYBOOK, project_root
 from tx2setup.errors import EnvironmentProblem, UserError
 
-PLAYBOOK = "playbooks/site.yml"
 COLLECTION = ("tx2setup", "jetson")  # galaxy.yml: the roles call its plan action by FQCN
-
-
-def project_root() -> Path:
-    """The directory holding ansible.cfg, playbooks/ and roles/: TX2SETUP_PLAYBOOK_DIR if
-    set, else the checkout tx2setup runs from, else the copy inside the installed package
-    (tx2setup/ansible, which the wheel carries; in a checkout it is symlinks to the root)."""
-    env = os.environ.get("TX2SETUP_PLAYBOOK_DIR")
-    package = Path(__file__).resolve().parent
-    candidates = [Path(env)] if env else [package.parent, package / "ansible"]
-    for root in candidates:
-        if (root / PLAYBOOK).is_file():
-            return root
-    raise EnvironmentProblem(
-        f"{candidates[0] / PLAYBOOK} not found: set TX2SETUP_PLAYBOOK_DIR to a directory holding playbooks/ and roles/"
-    )
 
 
 @dataclass
@@ -282,6 +276,222 @@ def _collections_path(root: Path, rdir: Path) -> str:
     return os.pathsep.join([str(rdir / "collections"), rest])
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What `run` was asked to do, handed from step to step."""
+
+    inventory: Path  # absolute
+    limit: str | None
+    tags: str | None
+    skip_tags: str | None
+    check: bool
+    forks: int | None
+    use_cache: bool
+    use_apt_proxy: bool
+    cache_bind: str | None
+    lock_path: str | Path | None
+    extravars: dict[str, Any]
+    become_password_file: str | None
+
+
+@dataclass
+class Serving:
+    """What this run serves the boards: cached artifacts and the apt proxy, and where each
+    board reaches them (its run hostvars: tx2setup_cache_url, tx2setup_apt_proxy_url)."""
+
+    hostvars: dict[str, dict[str, str]]
+    server: cache.CacheServer | None = None
+    apt_proxy: aptproxy.AptProxy | None = None
+    upstream_bytes: int = 0  # fetched from upstream into the cache for this run
+    served_bytes: int = 0  # sent to the boards, counted by finish()
+    apt_stats: dict[str, object] | None = None
+
+    def finish(self, warnings: list[str]) -> None:
+        """Before the servers stop: what the cache server sent, the apt proxy's statistics."""
+        self.served_bytes = self.server.bytes_served if self.server else 0
+        self.apt_stats = aptproxy.finish_run(self.apt_proxy, warnings)
+
+
+def _board_address(opts: RunOptions, per_board: dict[str, str], name: str) -> str:
+    """Where board `name` reaches this host: --cache-bind when it names one address."""
+    return opts.cache_bind if opts.cache_bind and opts.cache_bind != "0.0.0.0" else per_board[name]  # noqa: S104
+
+
+def _serve_artifacts(stack: contextlib.ExitStack, fleet: board.Fleet, opts: RunOptions, warnings: list[str]) -> Serving:
+    """Fetch the large artifacts into the cache (verified against the lock file) and serve
+    them, and start the run's apt proxy; both stop when `stack` closes."""
+    plans = fleet.plans
+    serving = Serving({p.name: {} for p in plans})
+    needed = cache.plan_artifacts(plans) if opts.use_cache else {}
+    if needed:
+        # fetched and pinned in the lock file here; the play's plan action reads the same
+        # lock and sends each board to tx2setup_cache_url/<key> with the pinned sha256
+        store = cache.ArtifactCache(cache.LockFile.load(opts.lock_path or cache.lock_path_for(opts.inventory)))
+        for url, sha in needed.items():
+            store.fetch(url, sha)
+        serving.upstream_bytes = store.fetched_bytes
+        bind, per_board = _serve_address(plans)
+        serving.server = stack.enter_context(cache.CacheServer(store.dir, bind=opts.cache_bind or bind))
+        port = serving.server.base_url.rsplit(":", 1)[1]
+        for p in plans:
+            serving.hostvars[p.name]["tx2setup_cache_url"] = f"http://{_board_address(opts, per_board, p.name)}:{port}"
+    if opts.use_apt_proxy:
+        # the boards' apt cache (apt-cacher-ng) for this run, where the boards reach this host
+        bind, per_board = _serve_address(plans)
+        serving.apt_proxy = aptproxy.start_for_run(opts.cache_bind or bind, warnings)
+        if serving.apt_proxy is not None:
+            stack.callback(serving.apt_proxy.stop)  # also when the runner raises
+            for p in plans:
+                url = serving.apt_proxy.url_for(_board_address(opts, per_board, p.name))
+                serving.hostvars[p.name]["tx2setup_apt_proxy_url"] = url
+    return serving
+
+
+def _runner_envvars(root: Path, rdir: Path, control_dir: Path, fleet: board.Fleet, opts: RunOptions) -> dict[str, str]:
+    env = {
+        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": _collections_path(root, rdir),
+        # ansible-playbook lives next to this Python (a venv need not be activated)
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        # ansible-runner sets this to False unless it is given (ansible_runner/config/_base.py,
+        # _prepare_env): host keys stay checked unless the user turned the check off
+        "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
+        # this run's own SSH masters: one left by an earlier run (ControlPersist) would
+        # reach a board whose host key has changed since without checking it
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
+    }
+    if fleet.vault_password_file:
+        # through the environment rather than cmdline: `--check --diff` already uses
+        # cmdline, and ansible-playbook reads this variable as --vault-password-file.
+        # Absolute, since ansible-playbook runs from the runner's directory.
+        env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(Path(fleet.vault_password_file).resolve())
+    if opts.become_password_file:
+        env["ANSIBLE_BECOME_PASSWORD_FILE"] = str(Path(opts.become_password_file).resolve())
+    return env
+
+
+def _runner_args(
+    opts: RunOptions, fleet: board.Fleet, rdir: Path, serving: Serving, stack: contextlib.ExitStack
+) -> dict[str, Any]:
+    """ansible_runner.run's arguments (without the event handler and the cancel callback).
+    The run directory is created here, once the artifacts are verified: a refused run
+    leaves nothing behind."""
+    root = project_root()
+    (rdir / "runner").mkdir(parents=True, exist_ok=True)
+    inventories = [str(opts.inventory)]
+    if any(serving.hostvars.values()):
+        _write_cache_inventory(rdir / "cache.yml", serving.hostvars)
+        inventories.append(str(rdir / "cache.yml"))
+    run_vars = dict(opts.extravars)
+    if opts.lock_path:
+        run_vars.setdefault("tx2setup_lock_file", str(Path(opts.lock_path).resolve()))
+    control_dir = stack.enter_context(connection.private_control_dir())
+    kwargs: dict[str, Any] = {
+        "private_data_dir": str(rdir / "runner"),
+        "project_dir": str(root),
+        "playbook": str(root / PLAYBOOK),
+        "inventory": inventories,
+        "envvars": _runner_envvars(root, rdir, control_dir, fleet, opts),
+        "extravars": run_vars,
+        "quiet": True,
+        "ident": "run",
+        "suppress_env_files": True,
+    }
+    optional = {"limit": opts.limit, "tags": opts.tags, "skip_tags": opts.skip_tags, "forks": opts.forks}
+    kwargs.update({k: v for k, v in optional.items() if v})
+    if opts.check:
+        kwargs["cmdline"] = "--check --diff"
+    return kwargs
+
+
+def _run_ansible(kwargs: dict[str, Any], tracker: Tracker, stop: threading.Event) -> Any:
+    """The play through ansible-runner: its events feed `tracker`, `stop` cancels it."""
+    import ansible_runner
+
+    try:
+        return ansible_runner.run(**kwargs, event_handler=tracker, cancel_callback=stop.is_set)
+    finally:
+        tracker.close()
+
+
+def _host_result(
+    name: str, hp: HostProgress, stats: dict[str, dict[str, int]], interrupted: bool, rdir: Path
+) -> HostResult:
+    """One board's outcome: the runner's stats, and the tracker's failing task and message."""
+
+    def stat(key: str) -> int:
+        return int(stats.get(key, {}).get(name, 0))
+
+    if stat("dark") or hp.unreachable:
+        status = "unreachable"
+    elif stat("failures") or hp.failed:
+        status = "failed"
+    elif name in stats.get("processed", {}) and not interrupted:
+        status = "ok"
+    else:
+        status = "interrupted" if interrupted else "not run"
+    return HostResult(
+        name=name,
+        status=status,
+        ok=stat("ok"),
+        changed=stat("changed"),
+        failed=stat("failures"),
+        skipped=stat("skipped"),
+        failed_task=hp.failed_task,
+        message=hp.message or ("run interrupted" if status == "interrupted" else ""),
+        log=str(rdir / "logs" / f"{name}.log"),
+        elapsed=round(hp.elapsed, 2),
+    )
+
+
+def _record(
+    opts: RunOptions,
+    fleet: board.Fleet,
+    rdir: Path,
+    runner: Any,
+    tracker: Tracker,
+    interrupted: bool,
+    started: float,
+    serving: Serving,
+    warnings: list[str],
+) -> ProvisionResult:
+    """The run's result from the runner's stats, written as rdir/provision.json."""
+    stats: dict[str, dict[str, int]] = runner.stats or {}
+    if not stats and not interrupted:
+        raise EnvironmentProblem(f"ansible-playbook failed before reaching any board: {_runner_error(rdir)}")
+    snap = tracker.snapshot()
+    result = ProvisionResult(
+        status=str(runner.status),
+        rc=int(runner.rc if runner.rc is not None else -1),
+        check=opts.check,
+        hosts={n: _host_result(n, snap[n], stats, interrupted, rdir) for n in fleet.names},
+        elapsed=round(time.monotonic() - started, 2),
+        run_dir=str(rdir),
+        record=str(rdir / "provision.json"),
+        interrupted=interrupted,
+        upstream_bytes=serving.upstream_bytes,
+        served_bytes=serving.served_bytes,
+    )
+    record = result.to_dict() | {
+        "inventory": str(opts.inventory),
+        "limit": opts.limit,
+        "tags": opts.tags,
+        "forks": opts.forks,
+        "stats": stats,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "apt_proxy": serving.apt_stats,
+        "warnings": warnings,
+    }
+    Path(result.record).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    return result
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
 def run(
     inventory_path: str | Path,
     limit: str | None = None,
@@ -301,176 +511,32 @@ def run(
     progress: Callable[[Mapping[str, HostProgress]], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> ProvisionResult:
-    """Bring every (limited) board of an inventory to its plan; see the module docstring.
-
-    Raises UserError/PlanError for a bad inventory (nothing is run), ChecksumError for an
-    artifact that does not match its pin (nothing is run). Board failures are not
-    exceptions: they are in the result (`result.ok`, `result.bad_hosts`).
-
-    `vault_password_file` decrypts vaulted group_vars/host_vars, both for the inventory
-    check here and for the playbook (handed over as ANSIBLE_VAULT_PASSWORD_FILE); without
-    it, the inventory's own `tx2setup_vault_password_file` applies. `become_password_file`
-    holds the boards' sudo password (handed over as ANSIBLE_BECOME_PASSWORD_FILE: the
-    path travels, never the password).
-    """
-    import ansible_runner
-
+    """Bring every (limited) board to its plan: load, fetch and serve artifacts, build the
+    runner's arguments, run Ansible, record. Errors and secrets: see the module docstring."""
     started = time.monotonic()
-    inv_path = Path(inventory_path).resolve()
-    inv = fleet.load(inv_path, limit=limit, vault_password_file=vault_password_file)
-    vault_password_file = inv.vault_password_file
-    plans = plan.resolve(inv)
-    root = project_root()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    # created only once the artifacts are verified: a refused run leaves nothing behind
-    rdir = Path(run_dir) if run_dir else cache.cache_root() / "runs" / f"provision-{stamp}-{os.getpid()}"
-
-    cache_urls: dict[str, str] = {}
-    run_hostvars: dict[str, dict[str, str]] = {p.name: {} for p in plans}
-    warnings: list[str] = []
-    upstream = 0
-    with contextlib.ExitStack() as stack:
-        server = None
-        if use_cache:
-            needed = cache.plan_artifacts(plans)
-            if needed:
-                # fetched and pinned in the lock file here; the play's plan action reads the same
-                # lock and sends each board to tx2setup_cache_url/<key> with the pinned sha256
-                store = cache.ArtifactCache(cache.LockFile.load(lock_path or cache.lock_path_for(inv_path)))
-                for url, sha in needed.items():
-                    store.fetch(url, sha)
-                upstream = store.fetched_bytes
-                bind, per_board = _serve_address(plans)
-                server = stack.enter_context(cache.CacheServer(store.dir, bind=cache_bind or bind))
-                port = server.base_url.rsplit(":", 1)[1]
-                for p in plans:
-                    addr = cache_bind if cache_bind and cache_bind != "0.0.0.0" else per_board[p.name]  # noqa: S104
-                    cache_urls[p.name] = f"http://{addr}:{port}"
-                    run_hostvars[p.name]["tx2setup_cache_url"] = cache_urls[p.name]
-        apt_proxy = None
-        if use_apt_proxy:
-            # the boards' apt cache (apt-cacher-ng) for this run, where the boards reach this host
-            bind, per_board = _serve_address(plans)
-            apt_proxy = aptproxy.start_for_run(cache_bind or bind, warnings)
-            if apt_proxy is not None:
-                stack.callback(apt_proxy.stop)  # also when the runner raises
-                for p in plans:
-                    addr = cache_bind if cache_bind and cache_bind != "0.0.0.0" else per_board[p.name]  # noqa: S104
-                    run_hostvars[p.name]["tx2setup_apt_proxy_url"] = apt_proxy.url_for(addr)
-        (rdir / "runner").mkdir(parents=True, exist_ok=True)
-        inventories = [str(inv_path)]
-        if any(run_hostvars.values()):
-            _write_cache_inventory(rdir / "cache.yml", run_hostvars)
-            inventories.append(str(rdir / "cache.yml"))
-        run_vars = dict(extravars or {})
-        if lock_path:
-            run_vars.setdefault("tx2setup_lock_file", str(Path(lock_path).resolve()))
-
-        tracker = Tracker([p.name for p in plans], rdir / "logs", progress)
-        stop = cancel or stack.enter_context(_interrupts())
-        kwargs: dict[str, Any] = {
-            "private_data_dir": str(rdir / "runner"),
-            "project_dir": str(root),
-            "playbook": str(root / PLAYBOOK),
-            "inventory": inventories,
-            "envvars": {
-                "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
-                "ANSIBLE_COLLECTIONS_PATH": _collections_path(root, rdir),
-                # ansible-playbook lives next to this Python (a venv need not be activated)
-                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-                "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_FORCE_COLOR": "0",
-                # ansible-runner sets this to False unless it is given (ansible_runner/config/_base.py,
-                # _prepare_env): host keys stay checked unless the user turned the check off
-                "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
-                # this run's own SSH masters: one left by an earlier run (ControlPersist) would
-                # reach a board whose host key has changed since without checking it
-                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(stack.enter_context(connection.private_control_dir())),
-            },
-            "extravars": run_vars,
-            "quiet": True,
-            "event_handler": tracker,
-            "cancel_callback": stop.is_set,
-            "ident": "run",
-            "suppress_env_files": True,
-        }
-        if vault_password_file:
-            # through the environment rather than cmdline: `--check --diff` already uses
-            # cmdline, and ansible-playbook reads this variable as --vault-password-file.
-            # Absolute, since ansible-playbook runs from the runner's directory.
-            kwargs["envvars"]["ANSIBLE_VAULT_PASSWORD_FILE"] = str(Path(vault_password_file).resolve())
-        if become_password_file:
-            kwargs["envvars"]["ANSIBLE_BECOME_PASSWORD_FILE"] = str(Path(become_password_file).resolve())
-        if limit:
-            kwargs["limit"] = limit
-        if tags:
-            kwargs["tags"] = tags
-        if skip_tags:
-            kwargs["skip_tags"] = skip_tags
-        if forks:
-            kwargs["forks"] = forks
-        if check:
-            kwargs["cmdline"] = "--check --diff"
-        try:
-            runner = ansible_runner.run(**kwargs)
-        finally:
-            tracker.close()
-        served = server.bytes_served if server else 0
-        apt_stats = aptproxy.finish_run(apt_proxy, warnings)
-
-    stats: dict[str, dict[str, int]] = runner.stats or {}
-    interrupted = stop.is_set() or runner.status == "canceled"
-    if not stats and not interrupted:
-        raise EnvironmentProblem(f"ansible-playbook failed before reaching any board: {_runner_error(rdir)}")
-    snap = tracker.snapshot()
-    hosts: dict[str, HostResult] = {}
-    for p in plans:
-        hp = snap[p.name]
-
-        def stat(key: str, name: str = p.name) -> int:
-            return int(stats.get(key, {}).get(name, 0))
-
-        if stat("dark") or hp.unreachable:
-            status = "unreachable"
-        elif stat("failures") or hp.failed:
-            status = "failed"
-        elif p.name in stats.get("processed", {}) and not interrupted:
-            status = "ok"
-        else:
-            status = "interrupted" if interrupted else "not run"
-        hosts[p.name] = HostResult(
-            name=p.name,
-            status=status,
-            ok=stat("ok"),
-            changed=stat("changed"),
-            failed=stat("failures"),
-            skipped=stat("skipped"),
-            failed_task=hp.failed_task,
-            message=hp.message or ("run interrupted" if status == "interrupted" else ""),
-            log=str(rdir / "logs" / f"{p.name}.log"),
-            elapsed=round(hp.elapsed, 2),
-        )
-    result = ProvisionResult(
-        status=str(runner.status),
-        rc=int(runner.rc if runner.rc is not None else -1),
+    opts = RunOptions(
+        inventory=Path(inventory_path).resolve(),
+        limit=limit,
+        tags=tags,
+        skip_tags=skip_tags,
         check=check,
-        hosts=hosts,
-        elapsed=round(time.monotonic() - started, 2),
-        run_dir=str(rdir),
-        record=str(rdir / "provision.json"),
-        interrupted=interrupted,
-        upstream_bytes=upstream,
-        served_bytes=served,
+        forks=forks,
+        use_cache=use_cache,
+        use_apt_proxy=use_apt_proxy,
+        cache_bind=cache_bind,
+        lock_path=lock_path,
+        extravars=dict(extravars or {}),
+        become_password_file=become_password_file,
     )
-    record = result.to_dict() | {
-        "inventory": str(inv_path),
-        "limit": limit,
-        "tags": tags,
-        "forks": forks,
-        "stats": stats,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "apt_proxy": apt_stats,
-        "warnings": warnings,
-    }
-    Path(result.record).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-    return result
+    fleet = board.load(opts.inventory, limit=limit, vault_password_file=vault_password_file)
+    rdir = Path(run_dir) if run_dir else cache.cache_root() / "runs" / f"provision-{_stamp()}-{os.getpid()}"
+    warnings: list[str] = []
+    with contextlib.ExitStack() as stack:
+        serving = _serve_artifacts(stack, fleet, opts, warnings)
+        kwargs = _runner_args(opts, fleet, rdir, serving, stack)
+        tracker = Tracker(fleet.names, rdir / "logs", progress)
+        stop = cancel or stack.enter_context(_interrupts())
+        runner = _run_ansible(kwargs, tracker, stop)
+        serving.finish(warnings)
+    interrupted = stop.is_set() or runner.status == "canceled"
+    return _record(opts, fleet, rdir, runner, tracker, interrupted, started, serving, warnings)

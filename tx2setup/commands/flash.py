@@ -199,9 +199,9 @@ def _flash_then_provision(opts: Any, hooks: Any, json_out: str | None, become_fi
             emit_json(json_out, {**summary.to_dict(), "provision": result.to_dict()})
             if not json_to_stdout(json_out):
                 # the summary `tx2setup provision` prints
-                from tx2setup.commands.provision import _summary
+                from tx2setup.commands.provision import print_summary
 
-                _summary(result)
+                print_summary(result)
 
         # the vault just written is read with the same vault password file (flag or env)
         from tx2setup.flash.become_vault import vault_password_file as vault_file

@@ -31,7 +31,8 @@ def _live_table(rows: Mapping[str, HostProgress], check: bool) -> Table:
     return table
 
 
-def _summary(result: ProvisionResult) -> None:
+def print_summary(result: ProvisionResult) -> None:
+    """The table `tx2setup provision` prints at the end (flash --then-provision prints it too)."""
     from tx2setup.console import print_table
 
     print_table(
@@ -139,20 +140,21 @@ def provision(
                 result = run_play(on_progress)
     emit_json(json_out, result.to_dict())
     if not json_to_stdout(json_out):
-        _summary(result)
+        print_summary(result)
     _finish(result)
 
 
 def _finish(result: ProvisionResult) -> None:
     from tx2setup.errors import RemoteError
 
+    bad = result.bad_hosts
+    for h in bad:  # one whole line per board, whatever the table above had room for
+        where = f" at {h.failed_task!r}" if h.failed_task else ""
+        what = "run `tx2setup provision` again to finish it" if h.status == "interrupted" else h.message
+        click.echo(f"{h.name}: {h.status}{where}: {what or 'see its log'} (log: {h.log})", err=True)
     if result.interrupted:
-        raise click.exceptions.Abort()
+        raise click.exceptions.Abort()  # exit 130 (cli.py)
     if not result.ok:
-        bad = result.bad_hosts
-        for h in bad:  # one whole line per board, whatever the table above had room for
-            where = f" at {h.failed_task!r}" if h.failed_task else ""
-            click.echo(f"{h.name}: {h.status}{where}: {h.message or 'see its log'} (log: {h.log})", err=True)
         names = ", ".join(h.name for h in bad)
         raise RemoteError(
             f"{len(bad)} of {len(result.hosts)} board(s) not provisioned: {names} (logs in {result.run_dir})"
