@@ -439,7 +439,7 @@ def _host_result(
         changed=stat("changed"),
         failed=stat("failures"),
         skipped=stat("skipped"),
-        failed_task=hp.failed_task,
+        failed_task=hp.failed_task or (f"{hp.role}: {hp.task}" if status == "interrupted" and hp.task else ""),
         message=hp.message or ("run interrupted" if status == "interrupted" else ""),
         log=str(rdir / "logs" / f"{name}.log"),
         elapsed=round(hp.elapsed, 2),
