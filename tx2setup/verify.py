@@ -25,39 +25,51 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tx2setup import __version__, become, fleet, plan
-from tx2setup.connection import SshTarget, close_master, open_master, write_ssh_config
+from tx2setup import __version__, board, plan
+from tx2setup.connection import close_master, open_master, write_ssh_config
 from tx2setup.connection import run as ssh_run
+from tx2setup.content import role_default
 from tx2setup.errors import UserError
 from tx2setup.results import BoardResult, CheckResult, History
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
-# Where the acceptance role installs the benchmark (roles/acceptance/defaults/main.yml).
-DEFAULT_BENCH_DIR = "/opt/tx2setup"
-# What the checks compare with, and their values when the inventory sets none (the
-# jetson_base role's defaults where the setting is the role's).
-DEFAULT_CHECK_SETTINGS: dict[str, Any] = {
-    "verify_min_disk_free_gb": 1.0,
-    "jetson_base_clocks_on_boot": False,
-    "jetson_base_swap_file": "/swapfile",
-}
-# roles/jetson_base/defaults/main.yml: jetson_base_swap_size_mb is 64 on emulated boards
-# (a token file), 4096 on real ones
-ROLE_SWAP_MB = {True: 64, False: 4096}
+# verify's own setting (no role has it): the free disk the checks want, in GB
+VERIFY_DEFAULTS: dict[str, Any] = {"verify_min_disk_free_gb": 1.0}
+# Role settings the checks compare with: the inventory's value, else the role's default,
+# read from roles/jetson_base/defaults/main.yml at run time (never copied here)
+ROLE_SETTINGS = ("jetson_base_clocks_on_boot", "jetson_base_swap_file")
 
 
 def check_settings(name: str, hostvars: dict[str, Any], emulated: bool) -> dict[str, Any]:
     """The settings the checks use for one board. The swap minimum is verify_min_swap_mb,
     else the swap file the role was told to make (jetson_base_swap_size_mb), else the role's
-    default for this kind of board: swap cannot pass just because nobody set a minimum."""
-    out = {k: hostvars.get(k, v) for k, v in DEFAULT_CHECK_SETTINGS.items()}
+    default for this kind of board (a token file on emulated boards): swap cannot pass just
+    because nobody set a minimum."""
+    out = {k: hostvars.get(k, v) for k, v in VERIFY_DEFAULTS.items()}
+    out |= {k: hostvars[k] if k in hostvars else role_default("jetson_base", k) for k in ROLE_SETTINGS}
     key = next((k for k in ("verify_min_swap_mb", "jetson_base_swap_size_mb") if k in hostvars), None)
-    raw = ROLE_SWAP_MB[emulated] if key is None else hostvars[key]
+    if key is None:
+        raw = role_default("jetson_base", "jetson_base_swap_size_mb", {"plan_emulated": emulated})
+    else:
+        raw = hostvars[key]
     try:
         out["verify_min_swap_mb"] = float(raw)
     except (TypeError, ValueError):
         raise UserError(f"host {name}: {key}: {raw!r} is not a number of MB (set verify_min_swap_mb)") from None
     return out
+
+
+def plans_document(fleet: board.Fleet) -> dict[str, dict[str, Any]]:
+    """What the checks read (`--tx2setup-plan`): each board's plan and its check settings."""
+    return {
+        b.name: {**b.plan.to_dict(), "settings": check_settings(b.name, b.hostvars, b.emulated)} for b in fleet.boards
+    }
+
+
+def bench_dir(b: board.FleetBoard) -> str:
+    """Where the acceptance role installed the benchmark on this board (acceptance_dir)."""
+    given = b.hostvars.get("acceptance_dir")
+    return str(given if given is not None else role_default("acceptance", "acceptance_dir"))
 
 
 @dataclass(frozen=True)
@@ -262,6 +274,30 @@ def measured_identity(p: plan.BoardPlan, bench: dict[str, Any] | None) -> tuple[
     return l4t, mode, notes
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One board's judgement: PASS, FAIL or ERROR, the figures it rests on, and why."""
+
+    verdict: str
+    inference_fps: float | None
+    e2e_fps: float | None
+    p99_ms: float | None
+    margin_pct: float | None
+    reason: str
+
+
+def _figures(bench: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """(inference FPS, end-to-end FPS, end-to-end p99 ms) of the backend the benchmark chose."""
+    chosen = (bench.get("verdict") or {}).get("backend")
+    result = next((r for r in bench.get("results", []) if r.get("backend") == chosen), None)
+    if result is None and bench.get("results"):
+        result = bench["results"][0]
+    if result is None:
+        return None, None, None
+    e2e_stats = result.get("end_to_end") or {}
+    return (result.get("inference") or {}).get("fps"), e2e_stats.get("fps"), e2e_stats.get("p99_ms")
+
+
 def decide(
     p: plan.BoardPlan,
     target: float,
@@ -269,28 +305,18 @@ def decide(
     bench: dict[str, Any] | None,
     bench_error: str,
     model: str = "z2color",
-) -> tuple[str, float | None, float | None, float | None, float | None, str]:
-    """(verdict, inference_fps, e2e_fps, p99_ms, margin_pct, reason) for one board.
+) -> Verdict:
+    """One board's verdict.
 
     The benchmark judges on the fastest correct backend (`--backend auto` runs every
     backend the board has). For z2color the verdict is end to end (camera to steering):
     without an end-to-end figure there is no PASS. A backend with wrong output fails the
     board even when another backend is fast enough: it is a broken stack.
     """
-    failed = [c for c in checks if c.outcome in ("failed", "error")]
     if bench is None:
-        return "ERROR", None, None, None, None, bench_error
+        return Verdict("ERROR", None, None, None, None, bench_error)
     verdict = bench.get("verdict") or {}
-    chosen = verdict.get("backend")
-    result = next((r for r in bench.get("results", []) if r.get("backend") == chosen), None)
-    if result is None and bench.get("results"):
-        result = bench["results"][0]
-    inf = e2e = p99 = None
-    if result is not None:
-        inf = (result.get("inference") or {}).get("fps")
-        e2e_stats = result.get("end_to_end") or {}
-        e2e = e2e_stats.get("fps")
-        p99 = e2e_stats.get("p99_ms")
+    inf, e2e, p99 = _figures(bench)
     end_to_end = False
     reasons = []
     fps: float | None = None
@@ -304,7 +330,7 @@ def decide(
         if fps is not None:
             reasons.append("inference-only figure (no end-to-end run)")
     if fps is None and not reasons:
-        return "ERROR", inf, e2e, p99, None, "benchmark result has no FPS figure"
+        return Verdict("ERROR", inf, e2e, p99, None, "benchmark result has no FPS figure")
     margin = None if fps is None else (float(fps) - target) / target * 100.0
     if fps is not None and fps < target:
         reasons.append(
@@ -313,12 +339,43 @@ def decide(
     incorrect = [r.get("backend", "?") for r in bench.get("results", []) if r.get("correct") is False]
     if incorrect:
         reasons.append(f"incorrect output: {', '.join(incorrect)}")
+    failed = [c for c in checks if c.outcome in ("failed", "error")]
     if failed:
         reasons.append(f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed[:5])}")
     reasons += measured_identity(p, bench)[2]
     # an inference-only verdict of a user's model can pass; its label stays in the reason
     blocking = [r for r in reasons if not r.startswith("inference-only figure")]
-    return ("FAIL" if blocking else "PASS"), inf, e2e, p99, margin, "; ".join(reasons)
+    return Verdict("FAIL" if blocking else "PASS", inf, e2e, p99, margin, "; ".join(reasons))
+
+
+def board_result(
+    p: plan.BoardPlan,
+    target: float,
+    checks: list[CheckResult],
+    bench: dict[str, Any] | None,
+    verdict: Verdict,
+    run_id: int,
+) -> BoardResult:
+    """What the history stores for one finished board."""
+    l4t, power_mode, _ = measured_identity(p, bench)
+    return BoardResult(
+        board=p.name,
+        module=p.module,
+        l4t=l4t,
+        power_mode=power_mode,
+        checks=tuple(checks),
+        inference_fps=verdict.inference_fps,
+        e2e_fps=verdict.e2e_fps,
+        p99_ms=verdict.p99_ms,
+        target_fps=target,
+        verdict=verdict.verdict,
+        margin_pct=verdict.margin_pct,
+        reason=verdict.reason,
+        conditions=dict((bench or {}).get("conditions") or {}),
+        bench=bench,
+        finished_at=time.time(),
+        run_id=run_id,
+    )
 
 
 class SharedOrAlone:
@@ -368,131 +425,118 @@ class _Stopped(Exception):
     """A board that was not started (or not continued) because the run was interrupted."""
 
 
+@dataclass
+class _Run:
+    """One verify run's shared state, and the steps each board goes through."""
+
+    opts: VerifyOptions
+    fleet: board.Fleet
+    workdir: Path
+    cfg: Path  # the SSH config every board is reached through
+    plan_file: Path
+    run_id: int
+    note: ProgressFn
+    cpu: SharedOrAlone = field(default_factory=SharedOrAlone)  # emulated boards share this host's CPU
+    stop: threading.Event = field(default_factory=threading.Event)  # an interrupt: no board starts a step
+
+    def begin(self, b: board.FleetBoard, what: str) -> None:
+        if self.stop.is_set():
+            raise _Stopped(b.name)
+        self.note(b.name, what)
+
+    def step(self, b: board.FleetBoard, what: str, exclusive: bool) -> contextlib.AbstractContextManager[None]:
+        self.begin(b, what)
+        if not b.emulated:  # real boards have their own CPUs
+            return contextlib.nullcontext()
+        return self.cpu.alone() if exclusive else self.cpu.shared()
+
+    def run_checks(self, b: board.FleetBoard) -> list[CheckResult]:
+        with self.step(b, "checks", exclusive=False):
+            host = f"ssh://{b.name}"
+            junit = self.workdir / f"{b.name}.checks.xml"
+            vault = self.fleet.vault_password_file
+            checks = run_checks(host, host, self.plan_file, junit, self.opts.ssh_timeout, self.cfg, vault)
+            return [*checks, sudo_check(self.cfg, b.name, b.become_password, self.opts.ssh_timeout)]
+
+    def run_benchmark(self, b: board.FleetBoard, target: float) -> tuple[dict[str, Any] | None, str]:
+        where = bench_dir(b)
+        remote_json = f"{where}/results/verify-{self.run_id}.json"
+        command = bench_command(self.opts, target, remote_json, where)
+        with self.step(b, "benchmark", exclusive=True):
+            carried = carry_model_files(self.cfg, b.name, self.opts, where, self.opts.ssh_timeout)
+            if carried:
+                return None, carried
+            return run_bench(self.cfg, b.name, command, remote_json, self.opts.ssh_timeout)
+
+    def verify_board(self, b: board.FleetBoard) -> BoardResult:
+        """Connect, run the checks, run the benchmark, decide."""
+        target = self.opts.target_fps or b.plan.target_fps
+        self.begin(b, "connecting")
+        unreachable = open_master(self.cfg, b.name, self.opts.connect_timeout)
+        checks: list[CheckResult] = []
+        if unreachable is not None:
+            bench, bench_error = None, f"unreachable: {unreachable}"
+        else:
+            checks = self.run_checks(b)
+            bench, bench_error = self.run_benchmark(b, target)
+        if self.stop.is_set():  # an interrupted step's result is not a verdict
+            raise _Stopped(b.name)
+        verdict = decide(b.plan, target, checks, bench, bench_error, self.opts.model)
+        result = board_result(b.plan, target, checks, bench, verdict, self.run_id)
+        self.note(b.name, verdict.verdict)
+        return result
+
+    def guarded(self, b: board.FleetBoard) -> BoardResult:
+        try:
+            return self.verify_board(b)
+        except BaseException:
+            self.stop.set()  # before this future completes: a queued board sees it at once
+            raise
+
+
+def _verify_and_record(run: _Run, history: History) -> list[BoardResult]:
+    """Every board in parallel; each finished board is stored at once, atomically, from this
+    (the DB's) thread. An interrupt marks the run and starts no further board."""
+    results: list[BoardResult] = []
+    # Not `with ThreadPoolExecutor`: its exit waits for every queued board, so Ctrl-C
+    # would carry on verifying the whole fleet.
+    pool = ThreadPoolExecutor(max_workers=max(1, min(run.opts.forks, len(run.fleet.boards))))
+    try:
+        futures = [pool.submit(run.guarded, b) for b in run.fleet.boards]
+        for fut in as_completed(futures):
+            result = fut.result()
+            history.record_board(run.run_id, result)
+            results.append(result)
+    except BaseException:
+        run.stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        history.finish_run(run.run_id, "interrupted")
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for name in run.fleet.names:
+            close_master(run.cfg, name)
+    return results
+
+
+def _quiet(name: str, what: str) -> None:
+    """No progress wanted."""
+
+
 def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOutcome:
-    """Run checks and the benchmark on every board; store and return the results."""
-    inv = fleet.load(opts.inventory, limit=opts.limit, vault_password_file=opts.vault_password_file)
-    plans = plan.resolve(inv)
-    boards = {b.name: b for b in inv.boards}
-    # resolved before any board is touched: a vaulted password without its vault password
-    # is a user error for the whole run
-    passwords = {
-        b.name: become.board_password(b.hostvars, opts.become_password_file, inv.vault_password_file)
-        for b in inv.boards
-    }
-    targets = {b.name: SshTarget.from_board(b) for b in inv.boards}
-    note = progress or (lambda board, what: None)
+    """Every board: run the checks, run the benchmark, decide, record (in the history DB)."""
+    fleet = board.load(opts.inventory, limit=opts.limit, vault_password_file=opts.vault_password_file)
+    # before any board is touched: a vaulted password without its vault password is a
+    # user error for the whole run
+    fleet = fleet.with_become_passwords(opts.become_password_file)
     with History(opts.db) as history, tempfile.TemporaryDirectory(prefix="tx2v-") as tmp:
         workdir = Path(tmp)
-        cfg = write_ssh_config(list(targets.values()), workdir)
+        cfg = write_ssh_config([b.ssh for b in fleet.boards], workdir)
         plan_file = workdir / "plans.json"
-        plan_file.write_text(
-            json.dumps(
-                {
-                    p.name: {
-                        **p.to_dict(),
-                        "settings": check_settings(p.name, boards[p.name].hostvars, p.emulated),
-                    }
-                    for p in plans
-                }
-            )
-        )
-        run_id = history.start_run(str(inv.path), __version__, {k: v for k, v in opts.__dict__.items() if k != "db"})
-        outcome = VerifyOutcome(run_id)
-        cpu = SharedOrAlone()  # emulated boards only; real boards have their own CPUs
-        stop = threading.Event()  # set on an interrupt: no board starts a new step
-
-        def begin(p: plan.BoardPlan, what: str) -> None:
-            if stop.is_set():
-                raise _Stopped(p.name)
-            note(p.name, what)
-
-        def step(p: plan.BoardPlan, what: str, exclusive: bool) -> contextlib.AbstractContextManager[None]:
-            begin(p, what)
-            if not p.emulated:
-                return contextlib.nullcontext()
-            return cpu.alone() if exclusive else cpu.shared()
-
-        def one(p: plan.BoardPlan) -> BoardResult:
-            target = opts.target_fps or p.target_fps
-            begin(p, "connecting")
-            unreachable = open_master(cfg, p.name, opts.connect_timeout)
-            checks: list[CheckResult] = []
-            bench: dict[str, Any] | None = None
-            if unreachable is not None:
-                bench_error = f"unreachable: {unreachable}"
-            else:
-                junit = workdir / f"{p.name}.checks.xml"
-                with step(p, "checks", exclusive=False):
-                    checks = run_checks(
-                        f"ssh://{p.name}",
-                        f"ssh://{p.name}",
-                        plan_file,
-                        junit,
-                        opts.ssh_timeout,
-                        cfg,
-                        inv.vault_password_file,
-                    )
-                    checks.append(sudo_check(cfg, p.name, passwords[p.name], opts.ssh_timeout))
-                bench_dir = str(boards[p.name].hostvars.get("acceptance_dir", DEFAULT_BENCH_DIR))
-                remote_json = f"{bench_dir}/results/verify-{run_id}.json"
-                command = bench_command(opts, target, remote_json, bench_dir)
-                with step(p, "benchmark", exclusive=True):
-                    carried = carry_model_files(cfg, p.name, opts, bench_dir, opts.ssh_timeout)
-                    if carried:
-                        bench, bench_error = None, carried
-                    else:
-                        bench, bench_error = run_bench(cfg, p.name, command, remote_json, opts.ssh_timeout)
-            if stop.is_set():  # an interrupted step's result is not a verdict
-                raise _Stopped(p.name)
-            verdict, inf, e2e, p99, margin, reason = decide(p, target, checks, bench, bench_error, opts.model)
-            l4t, power_mode, _ = measured_identity(p, bench)
-            result = BoardResult(
-                board=p.name,
-                module=p.module,
-                l4t=l4t,
-                power_mode=power_mode,
-                checks=tuple(checks),
-                inference_fps=inf,
-                e2e_fps=e2e,
-                p99_ms=p99,
-                target_fps=target,
-                verdict=verdict,
-                margin_pct=margin,
-                reason=reason,
-                conditions=dict((bench or {}).get("conditions") or {}),
-                bench=bench,
-                finished_at=time.time(),
-                run_id=run_id,
-            )
-            note(p.name, verdict)
-            return result
-
-        def guarded(p: plan.BoardPlan) -> BoardResult:
-            try:
-                return one(p)
-            except BaseException:
-                stop.set()  # before this future completes: a queued board sees it at once
-                raise
-
-        # Not `with ThreadPoolExecutor`: its exit waits for every queued board, so Ctrl-C
-        # would carry on verifying the whole fleet.
-        pool = ThreadPoolExecutor(max_workers=max(1, min(opts.forks, len(plans))))
-        try:
-            futures = [pool.submit(guarded, p) for p in plans]
-            for fut in as_completed(futures):
-                result = fut.result()
-                # stored from this (the DB's) thread, atomically, once the board finished
-                history.record_board(run_id, result)
-                outcome.results.append(result)
-        except BaseException:
-            stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            history.finish_run(run_id, "interrupted")
-            raise
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-            for name in targets:
-                close_master(cfg, name)
+        plan_file.write_text(json.dumps(plans_document(fleet)))
+        run_id = history.start_run(str(fleet.path), __version__, {k: v for k, v in opts.__dict__.items() if k != "db"})
+        run = _Run(opts, fleet, workdir, cfg, plan_file, run_id, progress or _quiet)
+        outcome = VerifyOutcome(run_id, _verify_and_record(run, history))
         history.finish_run(run_id, "complete")
     outcome.results.sort(key=lambda r: r.board)
     return outcome

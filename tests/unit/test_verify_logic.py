@@ -15,7 +15,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from tx2setup import fleet, plan, verify
+from tx2setup import board, fleet, plan, verify
 from tx2setup.connection import SshTarget
 from tx2setup.results import History
 from tx2setup.status import PROBE, fleet_status, parse_probe, parse_tegrastats, probe_board
@@ -81,6 +81,33 @@ def test_swap_minimum_follows_the_inventory() -> None:
         verify.check_settings("b", {"jetson_base_swap_size_mb": "{{ x }}"}, False)
 
 
+def test_check_settings_follow_the_role_defaults_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The role's defaults are read from roles/jetson_base/defaults/main.yml, templated as
+    Ansible would: a changed default changes what the checks expect, with no Python edit."""
+    for role in ("jetson_base", "acceptance"):
+        (tmp_path / "roles" / role / "defaults").mkdir(parents=True)
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "site.yml").write_text("[]\n")
+    (tmp_path / "roles" / "jetson_base" / "defaults" / "main.yml").write_text(
+        "jetson_base_swap_file: /var/swap2\n"
+        'jetson_base_swap_size_mb: "{{ 32 if (plan_emulated | default(false) | bool) else 1024 }}"\n'
+        "jetson_base_clocks_on_boot: true\n"
+    )
+    (tmp_path / "roles" / "acceptance" / "defaults" / "main.yml").write_text("acceptance_dir: /srv/bench\n")
+    monkeypatch.setenv("TX2SETUP_PLAYBOOK_DIR", str(tmp_path))
+    real = verify.check_settings("b", {}, False)
+    assert (real["jetson_base_swap_file"], real["verify_min_swap_mb"], real["jetson_base_clocks_on_boot"]) == (
+        "/var/swap2",
+        1024.0,
+        True,
+    )
+    assert verify.check_settings("b", {}, True)["verify_min_swap_mb"] == 32.0
+    assert verify.check_settings("b", {"jetson_base_swap_file": "/x"}, True)["jetson_base_swap_file"] == "/x"
+    (tmp_path / "lab.ini").write_text("[b]\nb1 ansible_host=127.0.0.1 jetson_module=tx2 jetpack=4.6.4\n")
+    (b,) = board.load(tmp_path / "lab.ini", plans=False).boards
+    assert verify.bench_dir(b) == "/srv/bench"
+
+
 def bench_doc(e2e: float, inf: float, correct: bool = True) -> dict[str, object]:
     return {
         "schema_version": 1,
@@ -99,18 +126,18 @@ def bench_doc(e2e: float, inf: float, correct: bool = True) -> dict[str, object]
 def test_verdicts() -> None:
     p = tx2_plan()
     ok = [verify.CheckResult("test_a", "passed")]
-    v, inf, e2e, p99, margin, reason = verify.decide(p, 15.0, ok, bench_doc(18.0, 40.0), "")
-    assert (v, inf, e2e, p99, reason) == ("PASS", 40.0, 18.0, 70.0, "")
-    assert margin == pytest.approx(20.0)
-    v, *_, margin, reason = verify.decide(p, 20.0, ok, bench_doc(18.0, 40.0), "")
-    assert v == "FAIL" and margin == pytest.approx(-10.0) and "below the target 20" in reason
+    d = verify.decide(p, 15.0, ok, bench_doc(18.0, 40.0), "")
+    assert (d.verdict, d.inference_fps, d.e2e_fps, d.p99_ms, d.reason) == ("PASS", 40.0, 18.0, 70.0, "")
+    assert d.margin_pct == pytest.approx(20.0)
+    d = verify.decide(p, 20.0, ok, bench_doc(18.0, 40.0), "")
+    assert d.verdict == "FAIL" and d.margin_pct == pytest.approx(-10.0) and "below the target 20" in d.reason
     bad = [*ok, verify.CheckResult("test_torch", "failed", "x")]
-    v, *_, reason = verify.decide(p, 15.0, bad, bench_doc(30.0, 40.0), "")
-    assert v == "FAIL" and "test_torch" in reason
-    v, *_, reason = verify.decide(p, 15.0, ok, bench_doc(30.0, 40.0, correct=False), "")
-    assert v == "FAIL" and "incorrect output" in reason
-    v, *_, reason = verify.decide(p, 15.0, ok, None, "unreachable: timed out")
-    assert v == "ERROR" and reason == "unreachable: timed out"
+    d = verify.decide(p, 15.0, bad, bench_doc(30.0, 40.0), "")
+    assert d.verdict == "FAIL" and "test_torch" in d.reason
+    d = verify.decide(p, 15.0, ok, bench_doc(30.0, 40.0, correct=False), "")
+    assert d.verdict == "FAIL" and "incorrect output" in d.reason
+    d = verify.decide(p, 15.0, ok, None, "unreachable: timed out")
+    assert d == verify.Verdict("ERROR", None, None, None, None, "unreachable: timed out")
 
 
 def test_z2color_needs_an_end_to_end_figure_to_pass() -> None:
@@ -119,12 +146,13 @@ def test_z2color_needs_an_end_to_end_figure_to_pass() -> None:
     doc = bench_doc(18.0, 40.0)
     doc["verdict"] = {"backend": "torch-fp32", "fps": 40.0, "measure": "inference"}
     doc["results"][0]["end_to_end"] = None  # type: ignore[index]
-    v, inf, e2e, _, margin, reason = verify.decide(p, 15.0, ok, doc, "")
-    assert (v, inf, e2e, margin) == ("FAIL", 40.0, None, None)
-    assert reason.startswith("no end-to-end figure")
+    d = verify.decide(p, 15.0, ok, doc, "")
+    assert (d.verdict, d.inference_fps, d.e2e_fps, d.margin_pct) == ("FAIL", 40.0, None, None)
+    assert d.reason.startswith("no end-to-end figure")
     # a user's own model may be judged on inference alone, labelled as such
-    v, *_, margin, reason = verify.decide(p, 15.0, ok, doc, "", model="mynet.onnx")
-    assert v == "PASS" and margin == pytest.approx(166.67, abs=0.01) and reason.startswith("inference-only figure")
+    d = verify.decide(p, 15.0, ok, doc, "", model="mynet.onnx")
+    assert d.verdict == "PASS" and d.margin_pct == pytest.approx(166.67, abs=0.01)
+    assert d.reason.startswith("inference-only figure")
 
 
 def test_measured_l4t_and_power_mode_show_and_a_difference_fails() -> None:
@@ -136,10 +164,10 @@ def test_measured_l4t_and_power_mode_show_and_a_difference_fails() -> None:
     l4t, mode, notes = verify.measured_identity(p, doc)
     assert notes[0] == f"measured L4T 32.7.1, the plan says {p.l4t}"
     assert (l4t, mode) == ("32.7.1", "0 MAXN")
-    v, *_, reason = verify.decide(p, 15.0, ok, doc, "")
-    assert v == "FAIL" and f"measured L4T 32.7.1, the plan says {p.l4t}" in reason
+    d = verify.decide(p, 15.0, ok, doc, "")
+    assert d.verdict == "FAIL" and f"measured L4T 32.7.1, the plan says {p.l4t}" in d.reason
     if p.power_mode_id != 0:
-        assert "measured power mode 0 MAXN" in reason
+        assert "measured power mode 0 MAXN" in d.reason
 
 
 def test_an_emulated_benchmark_runs_with_no_checks_at_the_same_time() -> None:

@@ -23,16 +23,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _plans_from_inventory(path: str) -> dict[str, dict[str, Any]]:
-    from tx2setup import fleet, plan
+    from tx2setup import board
+    from tx2setup.verify import plans_document
 
     # `tx2setup verify --vault-password-file` sets this for the pytest it starts; a
     # standalone run takes it from the caller's environment, as ansible-inventory would
-    inv = fleet.load(path, vault_password_file=os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE") or None)
-    by_name = {b.name: b for b in inv.boards}
-    return {
-        p.name: {**p.to_dict(), "settings": check_settings(p.name, by_name[p.name].hostvars, p.emulated)}
-        for p in plan.resolve(inv)
-    }
+    return plans_document(board.load(path, vault_password_file=os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE") or None))
 
 
 @pytest.fixture(scope="session")
