@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,16 @@ REPORT_PAGE = "acng-report.html"
 # page is computed from the same file (/usr/share/doc/apt-cacher-ng/html/maint.html).
 LOG_NAME = "apt-cacher.log"
 START_TIMEOUT_S = 15.0
+# A suite's release files, by the path apt-cacher-ng files them under (host/path...dists/SUITE/
+# FILE, also for http://HTTPS///host/...). POSIX extended regex, as acng.conf's patterns are.
+INDEX_PATTERN = r"/dists/[^/]+/(InRelease|Release|Release\.gpg)$"
+# How long a cached release file is served before the next client's request fetches it again:
+# the freshness acng.conf's FreshIndexMaxAge promises ("more than a couple of minutes" risks
+# answers that disagree when the mirror changes mid-run: apt then fails on a hash mismatch
+# against the signed InRelease, loudly). Checked every INDEX_SWEEP_S.
+INDEX_FRESH_S = 300.0
+INDEX_SWEEP_S = 30.0
+INDEX_NAMES = ("InRelease", "Release", "Release.gpg")
 # Where the proxy keeps its cache, logs and config (default $TX2SETUP_CACHE/apt-cacher-ng).
 DIR_ENV = "TX2SETUP_APT_PROXY_DIR"
 
@@ -138,17 +149,52 @@ def config_text(root: Path, bind: str, port: int) -> str:
         # /usr/share/doc/apt-cacher-ng/html/howtos.html#ssluse). No CONNECT tunnel is allowed
         # (PassThroughPattern matches nothing), so nothing passes uncached.
         "PassThroughPattern: ^$",
-        # Index files (InRelease, Packages) stay fresh for 5 minutes instead of 27 s, so the
-        # boards of one run share one fetch of them: with 27 s, the 2-board test fetched each
-        # InRelease upstream once per board (241.9 kB a board). acng.conf's FreshIndexMaxAge
-        # warns that "more than a couple of minutes" risks inconsistent answers when the
-        # mirror changes mid-run: apt then fails loudly (hash mismatch against the signed InRelease).
-        "FreshIndexMaxAge: 300",
+        # A suite's release files (InRelease, Release, Release.gpg) are served from the cache
+        # without asking upstream: the boards of one run share one fetch of them, and
+        # expire_indexes() deletes them after INDEX_FRESH_S so the next fetch is fresh. Why not
+        # FreshIndexMaxAge (the documented knob): apt-cacher-ng 3.7.4 never holds a finished
+        # volatile file for it. src/acregistry.cc computes its expiry as
+        # `time_t(maxtempdelay) + m_nTimeDlStarted ? m_nTimeDlStarted : now`, which C++ parses
+        # as `(maxtempdelay + started) ? started : now`, i.e. the download's start, always past
+        # (3.7.4, 3.7.5 and the repository's head: github.com/shramov/apt-cacher-ng, an import of
+        # the upstream tarballs). So every client's InRelease revalidates upstream, by a
+        # range probe guarded by If-Range: Last-Modified (src/dlcon.cc, "the probe trick"); a
+        # mirror that sends no Last-Modified (this dev host's) gets a full refetch per board:
+        # 241,880 B a board, measured. SPfilePattern outranks VfilePattern (acng.conf,
+        # "Pigeonholing files"), so these files count as static data.
+        f"SPfilePatternEx: {INDEX_PATTERN}",
         # HTTPS/// fetches from port 443, which the default AllowUserPorts (80) refuses with
         # "403 Configuration error (confusing proxy mode) or prohibited port" (seen here)
         "AllowUserPorts: 80 443",
     ]
     return "\n".join(lines) + "\n"
+
+
+def expire_indexes(cache_dir: Path, max_age: float = INDEX_FRESH_S, now: float | None = None) -> int:
+    """Delete cached release files (INDEX_NAMES directly under a dists/SUITE directory) and their
+    .head files written more than `max_age` seconds ago; the count deleted.
+
+    The next client's request for one fetches it again. ctime as well as mtime: a cache that
+    stamps a file with the server's Last-Modified leaves ctime at the write."""
+    now = time.time() if now is None else now
+    gone = 0
+    for top, dirs, _files in os.walk(cache_dir):
+        if Path(top).name != "dists":
+            dirs[:] = [d for d in dirs if d not in ("pool", "by-hash")]  # nothing to expire down there
+            continue
+        dirs[:] = []
+        for suite in Path(top).iterdir():
+            for name in INDEX_NAMES if suite.is_dir() else ():
+                path = suite / name
+                try:
+                    st = path.stat()
+                except FileNotFoundError:
+                    continue
+                if max(st.st_mtime, st.st_ctime) < now - max_age:
+                    for victim in (path, path.with_name(name + ".head")):
+                        victim.unlink(missing_ok=True)
+                    gone += 1
+    return gone
 
 
 class AptProxy:
@@ -162,6 +208,8 @@ class AptProxy:
         self._log_offset = 0
         self._lock: IO[str] | None = None
         self.died_at: float | None = None
+        self._sweeping = threading.Event()  # set: the index sweeper stops
+        self._sweeper: threading.Thread | None = None
 
     @property
     def log_path(self) -> Path:
@@ -200,7 +248,20 @@ class AptProxy:
         )
         out.close()
         self._wait_listening()
+        self._start_sweeper()
         return self
+
+    def _start_sweeper(self) -> None:
+        """Release files from an earlier run go now; the run's own after INDEX_FRESH_S."""
+        expire_indexes(self.root / "cache")
+        self._sweeping.clear()
+
+        def sweep() -> None:
+            while not self._sweeping.wait(INDEX_SWEEP_S):  # a periodic timer, not a synchronisation
+                expire_indexes(self.root / "cache")
+
+        self._sweeper = threading.Thread(target=sweep, name="apt-proxy-index-expiry", daemon=True)
+        self._sweeper.start()
 
     def _take_root(self) -> None:
         """One apt-cacher-ng per cache directory: a second run at the same time (another user of
@@ -251,6 +312,7 @@ class AptProxy:
             return parse_log(fh.read().decode("utf-8", errors="replace"))
 
     def stop(self) -> None:
+        self._sweeping.set()
         if self._proc is None:
             return
         if self._proc.poll() is None:

@@ -3,9 +3,14 @@ starts on a free port, serves its report page and stops (no upstream traffic).""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import shutil
+import threading
+import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -73,3 +78,66 @@ def test_a_real_proxy_starts_reports_and_notices_its_death(tmp_path: Path) -> No
         assert "died before the run ended" in warnings[0]
     finally:
         proxy.stop()
+
+
+def test_release_files_older_than_the_freshness_window_are_expired(tmp_path: Path) -> None:
+    suite = tmp_path / "deb.debian.org/debian/dists/bookworm"
+    (suite / "main/binary-amd64").mkdir(parents=True)
+    for name in ("InRelease", "InRelease.head", "Release", "main/binary-amd64/Packages.xz"):
+        (suite / name).write_text("x")
+    pool = tmp_path / "deb.debian.org/debian/pool/main/h/hello"
+    pool.mkdir(parents=True)
+    (pool / "hello_2.10-3_amd64.deb").write_text("x")
+    assert aptproxy.expire_indexes(tmp_path, max_age=300) == 0, "just written: still fresh"
+    later = time.time() + 301
+    assert aptproxy.expire_indexes(tmp_path, max_age=300, now=later) == 2
+    assert sorted(p.name for p in suite.iterdir()) == ["main"], "InRelease, its .head and Release gone"
+    assert (suite / "main/binary-amd64/Packages.xz").exists() and (pool / "hello_2.10-3_amd64.deb").exists()
+
+
+class _CountingMirror(http.server.SimpleHTTPRequestHandler):
+    """A stand-in upstream serving the test's directory; counts the requests that reach it."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.skipif(
+    shutil.which(aptproxy.BINARY, path="/usr/sbin:/usr/bin") is None, reason="apt-cacher-ng not installed"
+)
+def test_clients_share_one_upstream_fetch_of_an_inrelease(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _CountingMirror.seen.clear()
+    mirror = tmp_path / "mirror"
+    (mirror / "debian/dists/bookworm").mkdir(parents=True)
+    (mirror / "debian/dists/bookworm/InRelease").write_text("signed release\n" * 100)
+    server = http.server.ThreadingHTTPServer(
+        # below 32768: apt-cacher-ng 3.7.4 mangles higher ports (aptproxy.PORT_RANGE)
+        ("127.0.0.1", aptproxy.free_port("127.0.0.1")),
+        functools.partial(_CountingMirror, directory=str(mirror)),
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    # the stand-in listens on a high port, which acng refuses unless allowed (acng.conf AllowUserPorts)
+    real = aptproxy.config_text
+    monkeypatch.setattr(
+        aptproxy, "config_text", lambda *a: real(*a).replace("AllowUserPorts: 80 443", "AllowUserPorts: 0")
+    )
+    url = f"http://127.0.0.1:{port}/debian/dists/bookworm/InRelease"
+    proxy = aptproxy.AptProxy(root=tmp_path / "acng").start()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy.url}))
+    try:
+        bodies = [opener.open(url, timeout=10).read() for _ in range(3)]  # three boards' apt-get update
+        assert bodies[0] == bodies[2] == (mirror / "debian/dists/bookworm/InRelease").read_bytes()
+        assert _CountingMirror.seen == ["/debian/dists/bookworm/InRelease"], "one upstream request for three clients"
+        assert aptproxy.expire_indexes(proxy.root / "cache", now=time.time() + aptproxy.INDEX_FRESH_S + 1) == 1
+        opener.open(url, timeout=10).read()
+        assert len(_CountingMirror.seen) == 2, "after the freshness window the next client fetches it again"
+    finally:
+        proxy.stop()
+        server.shutdown()
