@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tx2setup import become, fleet
+from tx2setup import board
 from tx2setup.connection import SshTarget, run, write_ssh_config
 from tx2setup.errors import Tx2SetupError
 from tx2setup.matrix import l4t_from_release_line
@@ -164,8 +164,23 @@ def probe_board(target: SshTarget, timeout: float, password: str | None = None, 
     )
 
 
+def _last_verify(names: list[str], db: str | None) -> dict[str, str]:
+    """Each board's last verify result, as one cell."""
+    last: dict[str, str] = {}
+    try:
+        with History(db) as history:
+            for name in names:
+                r = history.last_result(name)
+                if r is not None:
+                    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.finished_at))
+                    last[name] = f"{r.verdict} {r.e2e_fps or 0:.1f} FPS ({when})"
+    except Tx2SetupError:  # an unreadable history must not hide the fleet's state
+        return {}
+    return last
+
+
 def fleet_status(
-    inventory: str | fleet.Inventory,
+    inventory: str | Path | board.Fleet,
     limit: str | None = None,
     timeout: float = 5.0,
     db: str | None = None,
@@ -173,33 +188,22 @@ def fleet_status(
     vault_password_file: str | None = None,
     become_password_file: str | None = None,
 ) -> list[BoardStatus]:
-    """Probe every board. `inventory` is a path, or an inventory already loaded (then
-    `limit` and `vault_password_file` were applied when it was loaded)."""
-    if isinstance(inventory, fleet.Inventory):
-        inv = inventory
+    """Probe every board. `inventory` is a path, or a fleet already loaded (then `limit`
+    and `vault_password_file` were applied when it was loaded). Plans are not resolved:
+    status shows every board, whatever its plan says."""
+    if isinstance(inventory, board.Fleet):
+        fleet = inventory
     else:
-        inv = fleet.load(inventory, limit=limit, vault_password_file=vault_password_file)
-    targets = [SshTarget.from_board(b) for b in inv.boards]
-    passwords = {
-        b.name: become.board_password(b.hostvars, become_password_file, inv.vault_password_file) for b in inv.boards
-    }
-    last: dict[str, str] = {}
-    try:
-        with History(db) as history:
-            for t in targets:
-                r = history.last_result(t.name)
-                if r is not None:
-                    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.finished_at))
-                    last[t.name] = f"{r.verdict} {r.e2e_fps or 0:.1f} FPS ({when})"
-    except Tx2SetupError:  # an unreadable history must not hide the fleet's state
-        last = {}
+        fleet = board.load(inventory, limit=limit, vault_password_file=vault_password_file, plans=False)
+    boards = fleet.with_become_passwords(become_password_file).boards
+    last = _last_verify(fleet.names, db)
     results: list[BoardStatus] = []
     with (
         tempfile.TemporaryDirectory(prefix="tx2setup-status-") as tmp,
-        ThreadPoolExecutor(max_workers=max(1, min(32, len(targets)))) as pool,
+        ThreadPoolExecutor(max_workers=max(1, min(32, len(boards)))) as pool,
     ):
-        cfg = write_ssh_config(targets, Path(tmp))
-        futures = {pool.submit(probe_board, t, timeout, passwords[t.name], cfg): t for t in targets}
+        cfg = write_ssh_config([b.ssh for b in boards], Path(tmp))
+        futures = [pool.submit(probe_board, b.ssh, timeout, b.become_password, cfg) for b in boards]
         for fut in as_completed(futures):
             st = fut.result()
             st = BoardStatus(**{**st.__dict__, "last_verify": last.get(st.name)})

@@ -62,10 +62,10 @@ def sync(
     json_out: str | None,
 ) -> None:
     """Fetch every artifact the inventory's boards need; pin new ones in the lock file."""
+    from tx2setup import board
     from tx2setup import cache as c
-    from tx2setup import fleet, plan
 
-    plans = plan.resolve(fleet.load(inventory, limit=limit, vault_password_file=vault_password_file))
+    plans = board.load(inventory, limit=limit, vault_password_file=vault_password_file).plans
     lock_path = lock or c.lock_path_for(inventory)
     store = c.ArtifactCache(c.LockFile.load(lock_path))
     rows = []

@@ -21,14 +21,14 @@ def inventory() -> None:
 @JSON
 def check(inventory: Path, limit: str | None, vault_password_file: str | None, json_out: str | None) -> None:
     """Validate the inventory and print the plan for every board."""
-    from tx2setup import fleet, plan
+    from tx2setup import board
     from tx2setup.ansible_compat import warnings_for
     from tx2setup.console import emit_json, json_to_stdout, print_table
 
-    inv = fleet.load(inventory, limit=limit, vault_password_file=vault_password_file)
-    plans = plan.resolve(inv)
+    fleet = board.load(inventory, limit=limit, vault_password_file=vault_password_file)
+    plans = fleet.plans
     warnings = warnings_for(plans)
-    emit_json(json_out, {"inventory": str(inv.path), "boards": [p.to_dict() for p in plans], "warnings": warnings})
+    emit_json(json_out, {"inventory": str(fleet.path), "boards": [p.to_dict() for p in plans], "warnings": warnings})
     if json_to_stdout(json_out):
         return
     for p in plans:

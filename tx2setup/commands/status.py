@@ -13,6 +13,7 @@ from tx2setup.commands.options import JSON, LIMIT, connection_options, inventory
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from tx2setup.board import Fleet
     from tx2setup.status import BoardStatus
 
 COLUMNS = (
@@ -93,12 +94,12 @@ def status(
     """Reachability, uptime, L4T, power mode, GPU load/temperature, disk, memory, last verify."""
     from dataclasses import asdict
 
-    from tx2setup import become, fleet
+    from tx2setup import become, board
     from tx2setup.console import emit_json, is_terminal, json_to_stdout, print_table
     from tx2setup.status import fleet_status
 
     # loaded before the live table starts: an inventory error is then the only output
-    inv = fleet.load(inventory, limit=limit, vault_password_file=vault_password_file)
+    inv = board.load(inventory, limit=limit, vault_password_file=vault_password_file, plans=False)
     with become.password_file(ask_become_pass, become_password_file) as become_file:
         if json_to_stdout(json_out) or not is_terminal():
             rows = fleet_status(inv, limit, timeout, db, become_password_file=become_file)
@@ -110,15 +111,13 @@ def status(
     return 0 if all(r.reachable for r in rows) else 4
 
 
-def _live(inv: object, limit: str | None, timeout: float, db: str | None, become_file: str | None) -> list[BoardStatus]:
+def _live(inv: Fleet, limit: str | None, timeout: float, db: str | None, become_file: str | None) -> list[BoardStatus]:
     """The table grows a row as each board answers, on a terminal."""
     from rich.console import Console
     from rich.live import Live
 
-    from tx2setup.fleet import Inventory
     from tx2setup.status import fleet_status
 
-    assert isinstance(inv, Inventory)
     seen: list[BoardStatus] = []
     with Live(_live_table(seen), console=Console(), refresh_per_second=8, transient=False) as live:
 
