@@ -64,3 +64,10 @@ class AcceptanceFailed(Tx2SetupError):
     """Verification ran, and at least one board did not pass."""
 
     exit_code = 1
+
+
+class Interrupted(Tx2SetupError):
+    """Ctrl-C (SIGINT) stopped the run; the message names what was cut short. 130 is the
+    shell's code for a command ended by SIGINT (128 + 2), as cli.py gives a bare Ctrl-C."""
+
+    exit_code = 130

@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from tx2setup import cache, fleet, plan
-from tx2setup.errors import EnvironmentProblem, InventoryError, NotRootError, RemoteError, Tx2SetupError, UserError
+from tx2setup.errors import (
+    EnvironmentProblem,
+    Interrupted,
+    InventoryError,
+    NotRootError,
+    RemoteError,
+    Tx2SetupError,
+    UserError,
+)
 from tx2setup.flash import become_vault, bsp_data, command_lines, credentials, network, rootfs_user, runner
 from tx2setup.flash import bsp as bsp_mod
 from tx2setup.flash.detect import DEFAULT_SYSFS, RecoveryDevice, product_map, scan
@@ -480,9 +488,19 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
             raise EnvironmentProblem(f"apply_binaries.sh failed in {prep.bsp}; see {log}")
         bsp_mod.record_applied(prep.bsp, prep.l4t, log)
 
+    results: list[runner.BoardResult] = []
+    try:
+        _flash_all(prep, hooks, results)
+    except KeyboardInterrupt:
+        raise _interrupted(prep, results) from None
+    return _finish(prep, hooks, results)
+
+
+def _flash_all(prep: Prepared, hooks: Hooks, results: list[runner.BoardResult]) -> None:
+    """Flash every target (mass or one by one), appending each board's result as it ends."""
+    opts = prep.options
     targets = prep.targets
     module = prep.matrix.module(targets[0].module)
-    results: list[runner.BoardResult] = []
     if prep.mass:
         # one rootfs for every board: one hostname too, so the script's default (tegra-ubuntu)
         # stays; provisioning sets each board's hostname from the inventory afterwards
@@ -490,8 +508,10 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
         if failure:
             raise EnvironmentProblem(failure)
         build_argv, flash_argv = command_lines.mass(module, len(targets), prep.l4t, targets[0].flash_board)
-        results = runner.flash_mass(
-            targets, build_argv, flash_argv, prep.bsp, prep.log_dir, opts.timeout_s, hooks.on_event, hooks.env
+        results.extend(
+            runner.flash_mass(
+                targets, build_argv, flash_argv, prep.bsp, prep.log_dir, opts.timeout_s, hooks.on_event, hooks.env
+            )
         )
     else:
         for t in targets:
@@ -508,6 +528,21 @@ def execute(prep: Prepared, hooks: Hooks | None = None) -> Summary:
                 )
             )
 
+
+def _interrupted(prep: Prepared, results: list[runner.BoardResult]) -> Interrupted:
+    """Ctrl-C mid-flash, as one line: the board(s) cut short (the runner has killed the flash
+    tool and written so in their logs) and the results of those finished before."""
+    done = {r.board for r in results}
+    cut = [t.name for t in prep.targets if t.name not in done]
+    before = ", ".join(f"{r.board} {r.status}" for r in results) or "none"
+    return Interrupted(
+        f"interrupted while flashing {', '.join(cut)} (logs in {prep.log_dir}): flash "
+        f"{'it' if len(cut) == 1 else 'them'} again; finished before the interrupt: {before}"
+    )
+
+
+def _finish(prep: Prepared, hooks: Hooks, results: list[runner.BoardResult]) -> Summary:
+    opts = prep.options
     written = None
     if opts.become_vault is not None and any(r.ok for r in results):
         vault_file = become_vault.vault_password_file(opts.vault_password_file)
