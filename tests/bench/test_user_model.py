@@ -222,43 +222,149 @@ def test_the_gstreamer_writer_where_cv2_is_missing(tmp_path, monkeypatch):
 
 
 def _one_line(capsys, argv: list, *needles: str) -> str:
+    """Exit 2, one line on stderr holding each needle, nothing on stdout, no IR dump or traceback."""
     assert cli.main([*argv, *FAST]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    cap = capsys.readouterr()
+    err = cap.err.strip().splitlines()
     assert len(err) == 1, err
+    assert cap.out == ""
     for n in needles:
         assert n in err[0], err[0]
+    for dump in ("graph(", "Traceback", "%"):  # TorchScript IR values are %names
+        assert dump not in err[0], err[0]
     return err[0]
 
 
-def test_bad_input_is_one_line(files, tmp_path, capsys):
-    pt, onnx = str(files["det_pt"]), str(files["det_onnx"])
+def _junk(tmp_path, name: str) -> str:
+    path = tmp_path / name
+    path.write_bytes(b"not a model")
+    return str(path)
+
+
+def _card(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+# The issue's "Bad input gets one line" list, one case each: (argv from the files, words the line must hold)
+BAD_INPUT = {
     # the issue's case: the batch dimension forgotten (TorchScript would dump its IR)
-    _one_line(capsys, ["--model", pt, "--input-shape", "images=3x128x128"], "--input-shape images=3x128x128", "batch")
-    _one_line(capsys, ["--model", onnx, "--input-shape", "images=3x128x128"], "rank 3", "batch")
-    _one_line(capsys, ["--model", onnx, "--input-shape", "img=1x3x128x128"], "no input 'img'", "images")
-    _one_line(capsys, ["--model", pt, "--input-shape", "x=1x3x128x128"], "no input 'x'")
-    junk = tmp_path / "junk.onnx"
-    junk.write_bytes(b"not a model")
-    _one_line(capsys, ["--model", str(junk), "--input-shape", "images=1x3x8x8"], "--model", "junk.onnx")
-    junk_pt = tmp_path / "junk.pt"
-    junk_pt.write_bytes(b"not a model")
-    _one_line(capsys, ["--model", str(junk_pt), "--input-shape", "x=1x3x8x8"], "--model", "junk.pt")
-    # a card that does not match the model
-    wrong = tmp_path / "wrong.yaml"
-    wrong.write_text("input: {name: images, size: [64, 64]}\noutput: yolo\n")
-    _one_line(capsys, ["--model", onnx, "--model-card", str(wrong)], "--input-shape")
-    cls_card = tmp_path / "cls.yaml"
-    cls_card.write_text("input: {name: x, size: [64, 64]}\noutput: yolo\n")
-    _one_line(capsys, ["--model", str(files["cls_pt"]), "--model-card", str(cls_card)], "cls.yaml", "yolo")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("input: {name: images, size: [128, 128], layout: NCWH}\n")
-    _one_line(capsys, ["--model", onnx, "--model-card", str(bad)], "bad.yaml", "layout")
-    # a video that cannot be opened
-    card = ["--model", onnx, "--model-card", str(files["card"])]
-    _one_line(capsys, [*card, "--source", f"video:{tmp_path / 'none.avi'}"], "none.avi")
-    broken = tmp_path / "broken.avi"
-    broken.write_bytes(b"\0" * 100)
-    _one_line(capsys, [*card, "--source", f"video:{broken}"], "broken.avi")
-    _one_line(
-        capsys, ["--model", onnx, "--input-shape", "images=1x3x128x128", "--write-video", "o.avi"], "--write-video"
-    )
+    "torchscript missing batch dim": (
+        lambda f, t: ["--model", f["det_pt"], "--input-shape", "images=3x128x128"],
+        ["--input-shape images=3x128x128", "batch"],
+    ),
+    "onnx missing batch dim": (
+        lambda f, t: ["--model", f["det_onnx"], "--input-shape", "images=3x128x128"],
+        ["--input-shape images=3x128x128", "rank 3", "batch"],
+    ),
+    "onnx wrong rank": (
+        lambda f, t: ["--model", f["det_onnx"], "--input-shape", "images=1x1x3x128x128"],
+        ["--input-shape images=1x1x3x128x128", "rank 5", "rank 4"],
+    ),
+    "torchscript wrong rank": (
+        lambda f, t: ["--model", f["det_pt"], "--input-shape", "images=1x1x3x128x128"],
+        ["--input-shape images=1x1x3x128x128", "rejects"],
+    ),
+    "onnx unknown input name": (
+        lambda f, t: ["--model", f["det_onnx"], "--input-shape", "img=1x3x128x128"],
+        ["--input-shape img=1x3x128x128", "no input 'img'", "images"],
+    ),
+    "torchscript unknown input name": (
+        lambda f, t: ["--model", f["det_pt"], "--input-shape", "x=1x3x128x128"],
+        ["--input-shape x=1x3x128x128", "no input 'x'"],
+    ),
+    "unreadable onnx": (
+        lambda f, t: ["--model", _junk(t, "junk.onnx"), "--input-shape", "images=1x3x8x8"],
+        ["--model", "junk.onnx"],
+    ),
+    "unreadable torchscript": (
+        lambda f, t: ["--model", _junk(t, "junk.pt"), "--input-shape", "x=1x3x8x8"],
+        ["--model", "junk.pt"],
+    ),
+    "card size does not match the model": (
+        lambda f, t: [
+            "--model",
+            f["det_onnx"],
+            "--model-card",
+            _card(t, "w.yaml", "input: {name: images, size: [64, 64]}"),
+        ],
+        ["--input-shape"],
+    ),
+    "card input name not the model's": (
+        lambda f, t: [
+            "--model",
+            f["det_onnx"],
+            "--model-card",
+            _card(t, "n.yaml", "input: {name: x, size: [128, 128]}"),
+        ],
+        ["--input-shape x=", "no input 'x'"],
+    ),
+    "card output kind the output cannot be": (
+        lambda f, t: [
+            "--model",
+            f["cls_pt"],
+            "--model-card",
+            _card(t, "c.yaml", "input: {name: x, size: [64, 64]}\noutput: yolo"),
+        ],
+        ["--model-card", "c.yaml", "yolo"],
+    ),
+    "card dtype not the model's": (
+        lambda f, t: [
+            "--model",
+            f["det_onnx"],
+            "--model-card",
+            _card(t, "d.yaml", "input: {name: images, size: [128, 128], dtype: uint8}"),
+        ],
+        ["--model-card", "d.yaml", "dtype uint8", "float32"],
+    ),
+    "card field out of range": (
+        lambda f, t: [
+            "--model",
+            f["det_onnx"],
+            "--model-card",
+            _card(t, "b.yaml", "input: {name: images, size: [128, 128], layout: NCWH}"),
+        ],
+        ["--model-card", "b.yaml", "layout"],
+    ),
+    "video that does not exist": (
+        lambda f, t: ["--model", f["det_onnx"], "--model-card", f["card"], "--source", f"video:{t / 'none.avi'}"],
+        ["--source video:", "none.avi"],
+    ),
+    "video that cannot be opened": (
+        lambda f, t: [
+            "--model",
+            f["det_onnx"],
+            "--model-card",
+            f["card"],
+            "--source",
+            f"video:{_junk(t, 'broken.avi')}",
+        ],
+        ["--source video:", "broken.avi"],
+    ),
+    "npy video that is not one": (
+        lambda f, t: [
+            "--model",
+            f["det_onnx"],
+            "--model-card",
+            f["card"],
+            "--source",
+            f"video:{_junk(t, 'broken.npy')}",
+        ],
+        ["--source video:", "broken.npy"],
+    ),
+    "write-video without an end-to-end run": (
+        lambda f, t: ["--model", f["det_onnx"], "--input-shape", "images=1x3x128x128", "--write-video", "o.avi"],
+        ["--write-video"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_one_line(case, files, tmp_path, capsys):
+    build, needles = BAD_INPUT[case]
+    _one_line(capsys, build({k: str(v) for k, v in files.items()}, tmp_path), *needles)
+
+
+def test_z2color_video_that_cannot_be_opened_is_one_line(tmp_path, capsys):
+    _one_line(capsys, ["--source", f"video:{_junk(tmp_path, 'z.avi')}"], "--source video:", "z.avi")

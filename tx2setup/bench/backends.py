@@ -254,6 +254,12 @@ class OnnxRuntimeBackend(Backend):
                 raise BackendUnavailable(reason)
         if spec.module is None and spec.onnx_path is None:
             raise BackendUnavailable("no ONNX model")
+        if self.device == "cuda" and spec.input_dtypes != ["float32"] * len(spec.input_names):
+            # IO binding of other element types was never executed here (no GPU onnxruntime)
+            raise BackendUnavailable(
+                "%s inputs: onnxruntime's GPU providers are bound for float32 only"
+                % "/".join(sorted(set(spec.input_dtypes)))
+            )
 
     def prepare(self, spec):
         # type: (object) -> None
@@ -263,7 +269,10 @@ class OnnxRuntimeBackend(Backend):
         path = spec.onnx_path if spec.kind == "onnx" else onnx_for(spec)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.inputs = [torch.zeros(s, device=self.device) for s in spec.input_shapes]
+        # the model's own input dtypes: an ONNX model that preprocesses inside takes raw uint8 frames
+        self.inputs = [
+            torch.zeros(s, device=self.device, dtype=d) for s, d in zip(spec.input_shapes, spec.torch_dtypes())
+        ]
         if self.device == "cpu":
             # onnxruntime's intra-op threads spin-wait after each run by default; in the
             # end-to-end loop torch preprocesses on the same cores right after, and the two

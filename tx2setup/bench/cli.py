@@ -160,16 +160,44 @@ def _check_numbers(args):
 
 def _main(argv):
     # type: (list) -> int
-    from .sources import parse_source
-    from .spec import load_spec
-
+    """Parse and check everything (one line, exit 2, before any work), run each backend, report."""
     args = build_parser().parse_args(argv)
     _check_numbers(args)
+    _check_output_dirs(args)
     policy = RunPolicy(args.warmup, args.min_iters, args.min_duration)
+    spec, card = _load_model(args)
+    found = _select_backends(args, spec)
+    if args.list_backends:
+        _print_backends(found, sys.stdout)
+        return 0
+    run_e2e = (spec.is_z2color or card is not None) and spec.batch == 1
+    _check_end_to_end(args, card, run_e2e)
+    pipelines = ["optimized", "naive"] if args.pipeline == "both" else [args.pipeline]
+    conditions = _conditions(args, spec, card, run_e2e, pipelines)
+    results, unavailable, whole_run = _run_backends(found, spec, args, policy, pipelines, run_e2e)
+    if not results:
+        raise BenchError("no backend could run here: " + "; ".join("%(backend)s: %(reason)s" % u for u in unavailable))
+    v = verdict(results, args.target_fps)
+    doc = document(conditions, results, unavailable, v, policy.as_dict(), whole_run)
+    if args.json:
+        write_json(doc, args.json)
+    if not args.quiet:
+        render(doc, sys.stdout, use_rich=not args.plain)
+    return 0 if v["all_correct"] and v["pass"] is not False else 1
+
+
+def _check_output_dirs(args):
+    # type: (object) -> None
     for path in (args.json, args.profile):
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise BenchUsageError("%s: its directory does not exist" % path)
+
+
+def _load_model(args):
+    # type: (object) -> tuple
+    """(spec, card or None): the model, its --input-shape and card checked against it."""
     from .modelcard import resolve_card
+    from .spec import load_spec
 
     card, shapes = resolve_card(args)
     spec = load_spec(args.model, args.batch, args.seed, args.weights, shapes)
@@ -183,11 +211,16 @@ def _main(argv):
     if args.profile and not (spec.is_z2color and spec.batch == 1):
         # checked before any work: the trace is of the end-to-end pipeline
         raise BenchUsageError("--profile traces the end-to-end pipeline: z2color at batch 1 only")
+    return spec, card
+
+
+def _select_backends(args, spec):
+    # type: (object, object) -> list
+    """[(backend, None or why unavailable)] of --backends (all by default)."""
     # fp32 means fp32: no TF32 in cuDNN convolutions or matmuls.
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
-
     known = all_backends(args.compile_mode)
     if args.backends != "all":
         wanted = [n.strip() for n in args.backends.split(",") if n.strip()]
@@ -196,27 +229,41 @@ def _main(argv):
         if bad:
             raise BenchUsageError("--backends: unknown %s (known: %s)" % (", ".join(bad), ", ".join(names)))
         known = [b for b in known if b.name in wanted]
-    found = detect(known, spec)
-    if args.list_backends:
-        _print_backends(found, sys.stdout)
-        return 0
-    run_e2e = (spec.is_z2color or card is not None) and spec.batch == 1
+    return detect(known, spec)
+
+
+def _check_end_to_end(args, card, run_e2e):
+    # type: (object, object, bool) -> None
+    """--write-video and --source checked before the long work: a video that cannot be opened
+    or read gives one line naming --source video:PATH now, not after the inference runs."""
+    from .sources import parse_source
+
     if args.write_video and not (card is not None and run_e2e):
         raise BenchUsageError("--write-video: needs your model's end-to-end run (--model-card or --output, --batch 1)")
-    if run_e2e:
-        parse_source(args.source, seed=args.seed)  # validate before the long work
-        if card is not None:
-            from .userpipeline import FrameSource
+    if not run_e2e:
+        return
+    src = parse_source(args.source, seed=args.seed)
+    if src.kind != "video" and card is None:
+        return  # Z2Color's camera and GStreamer sources are opened by the run itself
+    probe = src
+    if card is not None:
+        from .userpipeline import FrameSource
 
-            probe = FrameSource(args.source, args.seed)  # a video that cannot be opened: one line now
-            probe.open()
-            probe.close()
-    pipelines = ["optimized", "naive"] if args.pipeline == "both" else [args.pipeline]
+        probe = FrameSource(args.source, args.seed)
+    probe.open()
+    try:
+        if src.kind == "video":
+            probe.capture()  # a file cv2 opens but cannot decode fails here
+    finally:
+        probe.close()
 
+
+def _conditions(args, spec, card, run_e2e, pipelines):
+    # type: (object, object, object, bool, list) -> dict
     from .conditions import collect
-    from .telemetry import Telemetry, empty_summary, torch_gpu_id
+    from .sources import parse_source
 
-    conditions = collect(
+    return collect(
         {
             "model": spec.name,
             "model_kind": spec.kind,
@@ -228,6 +275,13 @@ def _main(argv):
             "model_card": card.as_dict() if card is not None else None,
         }
     )
+
+
+def _run_backends(found, spec, args, policy, pipelines, run_e2e):
+    # type: (list, object, object, RunPolicy, list, bool) -> tuple
+    """(results, unavailable, the whole run's telemetry summary): each available backend in turn."""
+    from .telemetry import Telemetry, empty_summary, torch_gpu_id
+
     telemetry = None if args.no_telemetry else Telemetry(gpu=torch_gpu_id()).start()
     results, unavailable = [], []
     seed = int.from_bytes(os.urandom(4), "little")  # fresh random inputs on every run
@@ -246,22 +300,7 @@ def _main(argv):
     finally:
         if telemetry is not None:
             telemetry.stop()
-    if not results:
-        raise BenchError("no backend could run here: " + "; ".join("%(backend)s: %(reason)s" % u for u in unavailable))
-    v = verdict(results, args.target_fps)
-    doc = document(
-        conditions,
-        results,
-        unavailable,
-        v,
-        policy.as_dict(),
-        telemetry.summary() if telemetry else empty_summary(),
-    )
-    if args.json:
-        write_json(doc, args.json)
-    if not args.quiet:
-        render(doc, sys.stdout, use_rich=not args.plain)
-    return 0 if v["all_correct"] and v["pass"] is not False else 1
+    return results, unavailable, telemetry.summary() if telemetry else empty_summary()
 
 
 def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry):

@@ -283,7 +283,7 @@ def _batch_hint(have, want):
 def probe_output(spec, shown=None):
     # type: (object, object) -> tuple
     """One forward pass on zeros on the CPU; the output's shape. A failure names the shapes."""
-    zeros = [torch.zeros(s) for s in spec.input_shapes]
+    zeros = [torch.zeros(s, dtype=d) for s, d in zip(spec.input_shapes, spec.torch_dtypes())]
     try:
         if spec.module is not None:
             from .spec import first_output
@@ -320,6 +320,13 @@ def check_card(spec, card):
         raise BenchUsageError(
             "%s: %s %dx%d gives %s, --input-shape says %s"
             % (where, card.layout, card.height, card.width, list(card.shape(1)), list(spec.input_shapes[0]))
+        )
+    model_dtype = spec.input_dtypes[0]
+    if card.dtype != model_dtype:
+        # e.g. a model with its preprocessing inside takes raw uint8 pixels: the card must say so
+        raise BenchUsageError(
+            "%s: dtype %s, the model's input %r is %s (set input.dtype: %s in a --model-card)"
+            % (where, card.dtype, card.name, model_dtype, model_dtype)
         )
     shape = probe_output(spec)
     if not shape:

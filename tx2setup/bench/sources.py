@@ -290,9 +290,28 @@ class VideoFile(Source):
         d.update({"path": self.path, "reader": self.reader})
         return d
 
+    def _flagged(self, exc):
+        # type: (BaseException) -> BenchUsageError
+        """One line naming the flag and the file (issue 16), whatever the reader said."""
+        flag = "--source video:%s" % self.path
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if text.startswith(flag):
+            return BenchUsageError(text)
+        if text.startswith(self.path + ": "):
+            text = text[len(self.path) + 2 :]
+        return BenchUsageError("%s: %s" % (flag, text))
+
     def open(self):
         # type: () -> None
         self.frames = 0
+        try:
+            self._open()
+        except (BenchUsageError, OSError, ValueError, KeyError, IndexError) as exc:
+            # a broken .npy/.y4m header raises ValueError/KeyError from numpy or the parser
+            raise self._flagged(exc) from None
+
+    def _open(self):
+        # type: () -> None
         if self.path.endswith(".y4m"):
             self.reader, self._impl = "y4m", Y4mVideo(self.path)
         elif self.path.endswith(".npy"):
@@ -315,6 +334,13 @@ class VideoFile(Source):
                 self.reader, self._impl = "gstreamer", src
 
     def capture(self):
+        # type: () -> np.ndarray
+        try:
+            return self._capture()
+        except (BenchUsageError, OSError, ValueError) as exc:
+            raise self._flagged(exc) from None
+
+    def _capture(self):
         # type: () -> np.ndarray
         if self.reader == "y4m":
             image = self._impl.read()

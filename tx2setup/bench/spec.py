@@ -24,6 +24,22 @@ class ModelSpec(object):
         self.onnx_path = onnx_path  # the user's ONNX file (None until exported for others)
         self.weights_hash = weights_hash
         self._ort_ref = None
+        self._dtypes = None  # type: object
+
+    @property
+    def input_dtypes(self):
+        # type: () -> list
+        """numpy dtype names of the inputs: an ONNX file's own (e.g. uint8 when the model does its
+        preprocessing), float32 for z2color and TorchScript (whose forward has no declared dtype)."""
+        if self._dtypes is None:
+            self._dtypes = ["float32"] * len(self.input_names)
+            if self.kind == "onnx":
+                self._dtypes = onnx_input_dtypes(self.onnx_path, self.input_names)
+        return list(self._dtypes)
+
+    def torch_dtypes(self):
+        # type: () -> list
+        return [TORCH_DTYPES.get(d, torch.float32) for d in self.input_dtypes]
 
     @property
     def batch(self):
@@ -42,7 +58,13 @@ class ModelSpec(object):
             raw = torch.randint(0, 256, (self.batch, z2.RAW_CHANNELS, z2.FRAME_H, z2.FRAME_W), generator=gen)
             x = z2.preprocess(raw.to(torch.uint8))
             return [x, z2.random_meta(self.batch, gen)]
-        return [torch.randn(shape, generator=gen) for shape in self.input_shapes]
+        out = []
+        for shape, dtype in zip(self.input_shapes, self.input_dtypes):
+            if dtype == "uint8":  # raw pixels: the whole 0-255 range
+                out.append(torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8))
+            else:
+                out.append(torch.randn(shape, generator=gen).to(TORCH_DTYPES.get(dtype, torch.float32)))
+        return out
 
     def reference(self, inputs):
         # type: (list) -> np.ndarray
@@ -56,8 +78,42 @@ class ModelSpec(object):
             import onnxruntime as ort
 
             self._ort_ref = ort.InferenceSession(self.onnx_path, providers=["CPUExecutionProvider"])
-        feeds = dict((n, t.numpy()) for n, t in zip(self.input_names, inputs))
+        # a sampled pipeline input comes back as float32; the model takes its own dtype (uint8
+        # values are whole numbers, so the cast is exact)
+        feeds = dict(
+            (n, np.asarray(t.numpy(), dtype=d)) for n, t, d in zip(self.input_names, inputs, self.input_dtypes)
+        )
         return np.asarray(self._ort_ref.run(None, feeds)[0], dtype=np.float64)
+
+
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}
+# onnxruntime's NodeArg.type strings -> numpy dtype names, as onnxruntime's own TypeHelper maps
+# them (microsoft/onnxruntime, onnxruntime/python/tools/transformers/io_binding_helper.py:
+# "tensor(float)": numpy.float32, "tensor(float16)": numpy.float16, "tensor(uint8)": numpy.uint8)
+ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8"}
+
+
+def onnx_input_dtypes(path, names):
+    # type: (str, list) -> list
+    """The ONNX model's input dtypes for ``names`` (float32 when onnxruntime cannot read it here;
+    modelcard.model_inputs reports an unreadable file). Another type is a usage error."""
+    try:
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception:  # ImportError, or a file modelcard.check_model refuses with one line
+        return ["float32"] * len(names)
+    types = dict((i.name, i.type) for i in sess.get_inputs())
+    out = []
+    for name in names:
+        t = types.get(name, "tensor(float)")
+        if t not in ORT_TYPES:
+            raise BenchUsageError(
+                "--model %s: input %r is %s; the benchmark feeds float, float16 or uint8"
+                % (os.path.basename(path), name, t)
+            )
+        out.append(ORT_TYPES[t])
+    return out
 
 
 def first_output(out):

@@ -131,6 +131,11 @@ class TensorRTBackend(Backend):
             raise BackendUnavailable(reason)
         if spec.module is None and spec.onnx_path is None:
             raise BackendUnavailable("no ONNX model")
+        if spec.input_dtypes != ["float32"] * len(spec.input_names):
+            # the bindings below allocate float32 buffers; other input types are not wired up
+            raise BackendUnavailable(
+                "%s inputs: the TensorRT bindings here feed float32 only" % "/".join(sorted(set(spec.input_dtypes)))
+            )
         if self.precision == "int8" and spec.kind != "z2color" and not self.calib_inputs:
             raise BackendUnavailable("int8 needs calibration frames; only z2color has them")
         if self.precision in ("fp16", "int8"):

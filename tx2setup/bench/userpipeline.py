@@ -91,12 +91,20 @@ class FrameSource(object):
 
 def preprocess_torch(frame, card, out):
     # type: (torch.Tensor, object, torch.Tensor) -> None
-    """uint8 (H, W, 3) RGB on any device -> the card's input, written into ``out`` in place."""
-    x = frame.permute(2, 0, 1).unsqueeze(0).float()
-    if card.channel_order == "bgr":
-        x = x.flip(1)
+    """uint8 (H, W, 3) RGB on any device -> the card's input, written into ``out`` in place.
+
+    A uint8 card (the model preprocesses inside) gets the raw pixels: no normalisation, and
+    when the frame already has the card's size not even a float conversion."""
     h, w = int(frame.shape[0]), int(frame.shape[1])
     _, _, top, left, nh, nw = letterbox_geometry(h, w, card.height, card.width, card.resize == "letterbox")
+    raw = card.dtype == "uint8" and (nh, nw) == (h, w) == (card.height, card.width)
+    x = frame.permute(2, 0, 1).unsqueeze(0)
+    x = x if raw else x.float()
+    if card.channel_order == "bgr":
+        x = x.flip(1)
+    if raw:
+        out.copy_(x.permute(0, 2, 3, 1) if card.layout == "NHWC" else x)
+        return
     if (nh, nw) != (h, w):
         x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)
     if (nh, nw) != (card.height, card.width):
@@ -138,7 +146,8 @@ def _resize_np(img, nh, nw):
 
 def preprocess_numpy(frame, card):
     # type: (np.ndarray, object) -> np.ndarray
-    """The naive pipeline's preprocessing: numpy float on the CPU, (1, ...) float32 as the card says."""
+    """The naive pipeline's preprocessing: numpy float on the CPU, (1, ...) float32 (uint8 for a uint8
+    card) as the card says."""
     x = np.asarray(frame, dtype=np.float32)
     if card.channel_order == "bgr":
         x = x[:, :, ::-1]
@@ -158,7 +167,8 @@ def preprocess_numpy(frame, card):
         x = (x * card.scale - np.asarray(card.mean, np.float32)) / np.asarray(card.std, np.float32)
     if card.layout == "NCHW":
         x = x.transpose(2, 0, 1)
-    return np.ascontiguousarray(x[None], dtype=np.float32)
+    # a uint8 card gets the raw pixels (whole numbers after the rounding above)
+    return np.ascontiguousarray(x[None], dtype=np.uint8 if card.dtype == "uint8" else np.float32)
 
 
 class _UserRunner(_Runner):
@@ -200,53 +210,54 @@ class _Sync(_UserRunner):
 
     def loop(self, m):
         # type: (UserMeasurement) -> None
-        src, be, prof = self.source, self.backend, self.profile
-        cuda = be.is_cuda
-        clock = time.perf_counter
+        src, prof, clock = self.source, self.profile, time.perf_counter
         src.open()
         i = 0
         while not m.done():
             t0 = clock()
             with stage_range("capture", prof):
                 frame = np.array(src.capture()) if self.naive else src.capture()
-            t1 = clock()
-            with stage_range("preprocess", prof):
-                if self.naive:
-                    x = torch.from_numpy(preprocess_numpy(frame, self.card))
-                else:
-                    preprocess_torch(torch.from_numpy(frame), self.card, be.inputs[0])
-            t2 = clock()
-            with stage_range("h2d", prof):
-                if self.naive:
-                    be.inputs[0].copy_(x.to(be.inputs[0].device).view(be.inputs[0].shape))
-                    if cuda:
-                        torch.cuda.synchronize()
-            t3 = clock()
-            with stage_range("inference", prof):
-                out = be.run()
-                if cuda:
-                    torch.cuda.synchronize()
-            t4 = clock()
-            with stage_range("d2h", prof):
-                host = out.detach().float().cpu().numpy()
-            t5 = clock()
-            result, post_ms, write_ms = self.finish(frame, host, frame.shape[:2])
-            ms = 1000.0
-            m.add(
-                (clock() - t0) * ms,
-                {
-                    "capture": (t1 - t0) * ms,
-                    "preprocess": (t2 - t1) * ms,
-                    "h2d": (t3 - t2) * ms if cuda else 0.0,
-                    "inference": (t4 - t3) * ms,
-                    "d2h": (t5 - t4) * ms if cuda else 0.0,
-                    "postprocess": post_ms,
-                    "write": write_ms,
-                },
-            )
+            st = {"capture": (clock() - t0) * 1000.0}
+            host = self._infer(frame, st)
+            result, st["postprocess"], st["write"] = self.finish(frame, host, frame.shape[:2])
+            m.add((clock() - t0) * 1000.0, st)
             i += 1
             if self.sample_due(i) or m.done():
-                self.probes.append((be.inputs[0].detach().float().cpu().numpy().copy(), result, frame.shape[:2]))
+                x = self.backend.inputs[0].detach().float().cpu().numpy().copy()
+                self.probes.append((x, result, frame.shape[:2]))
+
+    def _infer(self, frame, st):
+        # type: (np.ndarray, dict) -> np.ndarray
+        """Preprocess, H2D (naive), inference and D2H of one frame: their ms into ``st``; the host output."""
+        be, prof, clock = self.backend, self.profile, time.perf_counter
+        cuda = be.is_cuda
+        t1 = clock()
+        with stage_range("preprocess", prof):
+            if self.naive:
+                x = torch.from_numpy(preprocess_numpy(frame, self.card))
+            else:
+                preprocess_torch(torch.from_numpy(frame), self.card, be.inputs[0])
+        t2 = clock()
+        with stage_range("h2d", prof):
+            if self.naive:
+                be.inputs[0].copy_(x.to(be.inputs[0].device).view(be.inputs[0].shape))
+                if cuda:
+                    torch.cuda.synchronize()
+        t3 = clock()
+        with stage_range("inference", prof):
+            out = be.run()
+            if cuda:
+                torch.cuda.synchronize()
+        t4 = clock()
+        with stage_range("d2h", prof):
+            host = out.detach().float().cpu().numpy()
+        t5 = clock()
+        ms = 1000.0
+        st["preprocess"] = (t2 - t1) * ms
+        st["h2d"] = (t3 - t2) * ms if cuda else 0.0
+        st["inference"] = (t4 - t3) * ms
+        st["d2h"] = (t5 - t4) * ms if cuda else 0.0
+        return host
 
 
 class _CudaOverlapped(_UserRunner):
@@ -255,87 +266,98 @@ class _CudaOverlapped(_UserRunner):
 
     def loop(self, m):
         # type: (UserMeasurement) -> None
-        src, be, prof = self.source, self.backend, self.profile
         self.notes.append(
             "uint8 upload from pinned staging (the capture copies into it) on a copy stream; GPU "
             "preprocessing into the input buffer; capture, postprocess and write overlap the GPU"
         )
-        src.open()
-        first = src.capture()
-        shape = first.shape
-        staging = [torch.empty(shape, dtype=torch.uint8, pin_memory=True) for _ in range(2)]
-        dev = [torch.empty(shape, dtype=torch.uint8, device="cuda") for _ in range(2)]
-        out0 = be.run()
-        torch.cuda.synchronize()
-        out_host = [torch.empty(out0.shape, dtype=torch.float32, pin_memory=True) for _ in range(2)]
-        compute, copy = torch.cuda.Stream(), torch.cuda.Stream()
-        foreign = getattr(be, "foreign_stream", False)
-        names = ("h0", "h1", "p1", "i1", "d1")
-        ev = [dict((n, torch.cuda.Event(enable_timing=True)) for n in names) for _ in range(2)]
-        frames, t_cap, cap_ms, probe_x = [None, None], [0.0, 0.0], [0.0, 0.0], [None, None]  # type: list, list, list, list
-        clock = time.perf_counter
-
-        def capture(s, frame=None):
-            # type: (int, object) -> None
-            t0 = clock()
-            with stage_range("capture", prof):
-                f = src.capture() if frame is None else frame
-                staging[s].numpy()[...] = f  # one host copy into pinned memory, counted as capture
-            t_cap[s], cap_ms[s] = t0, (clock() - t0) * 1000.0
-            frames[s] = staging[s].numpy()
-
-        def enqueue(s, sample):
-            # type: (int, bool) -> None
-            e = ev[s]
-            with torch.cuda.stream(copy):
-                e["h0"].record(copy)
-                dev[s].copy_(staging[s], non_blocking=True)
-                e["h1"].record(copy)
-            compute.wait_event(e["h1"])
-            with torch.cuda.stream(compute):
-                with stage_range("preprocess", prof):
-                    preprocess_torch(dev[s], self.card, be.inputs[0])
-                e["p1"].record(compute)
-                probe_x[s] = be.inputs[0].detach().clone() if sample else None
-                with stage_range("inference", prof):
-                    if foreign:
-                        compute.synchronize()
-                    out = be.run()
-                    if foreign:
-                        torch.cuda.synchronize()
-                e["i1"].record(compute)
-                out_host[s].copy_(out, non_blocking=True)
-                e["d1"].record(compute)
-
-        capture(0, first)
-        enqueue(0, False)
+        self.source.open()
+        first = self.source.capture()
+        self._buffers(first.shape)
+        self._capture(0, first)
+        self._enqueue(0, False)
         i = 1
         m.restart()
         while True:
             s, p = i % 2, 1 - i % 2
-            capture(s)
-            ev[p]["d1"].synchronize()  # frame i-1 is done; its staging slot and output are free after this
-            enqueue(s, self.sample_due(i))
-            frame = np.array(frames[p]) if self.sink is not None or probe_x[p] is not None else frames[p]
-            result, post_ms, write_ms = self.finish(frame, out_host[p].numpy(), frame.shape[:2])
-            e = ev[p]
-            st = {
-                "capture": cap_ms[p],
-                "h2d": e["h0"].elapsed_time(e["h1"]),
-                "preprocess": e["h1"].elapsed_time(e["p1"]),
-                "inference": e["p1"].elapsed_time(e["i1"]),
-                "d2h": e["i1"].elapsed_time(e["d1"]),
-                "postprocess": post_ms,
-                "write": write_ms,
-            }
-            m.add((clock() - t_cap[p]) * 1000.0, st)
-            if probe_x[p] is not None:
-                self.probes.append((probe_x[p].float().cpu().numpy(), result, frame.shape[:2]))
-                probe_x[p] = None
+            self._capture(s)
+            self.ev[p]["d1"].synchronize()  # frame i-1 is done; its staging slot and output are free after this
+            self._enqueue(s, self.sample_due(i))
+            self._finish_slot(p, m)
             if m.done():
                 break
             i += 1
         torch.cuda.synchronize()
+
+    def _buffers(self, shape):
+        # type: (tuple) -> None
+        """Two slots (frame i in slot i % 2): pinned staging, device frame, pinned output, events."""
+        self.staging = [torch.empty(shape, dtype=torch.uint8, pin_memory=True) for _ in range(2)]
+        self.dev = [torch.empty(shape, dtype=torch.uint8, device="cuda") for _ in range(2)]
+        out0 = self.backend.run()
+        torch.cuda.synchronize()
+        self.out_host = [torch.empty(out0.shape, dtype=torch.float32, pin_memory=True) for _ in range(2)]
+        self.compute, self.copy = torch.cuda.Stream(), torch.cuda.Stream()
+        self.foreign = getattr(self.backend, "foreign_stream", False)
+        names = ("h0", "h1", "p1", "i1", "d1")
+        self.ev = [dict((n, torch.cuda.Event(enable_timing=True)) for n in names) for _ in range(2)]
+        self.frames = [None, None]  # type: list
+        self.t_cap = [0.0, 0.0]
+        self.cap_ms = [0.0, 0.0]
+        self.probe_x = [None, None]  # type: list
+
+    def _capture(self, s, frame=None):
+        # type: (int, object) -> None
+        t0 = time.perf_counter()
+        with stage_range("capture", self.profile):
+            f = self.source.capture() if frame is None else frame
+            self.staging[s].numpy()[...] = f  # one host copy into pinned memory, counted as capture
+        self.t_cap[s], self.cap_ms[s] = t0, (time.perf_counter() - t0) * 1000.0
+        self.frames[s] = self.staging[s].numpy()
+
+    def _enqueue(self, s, sample):
+        # type: (int, bool) -> None
+        """Slot ``s``'s upload on the copy stream, then preprocess, inference and D2H on the compute stream."""
+        e, be, prof, compute = self.ev[s], self.backend, self.profile, self.compute
+        with torch.cuda.stream(self.copy):
+            e["h0"].record(self.copy)
+            self.dev[s].copy_(self.staging[s], non_blocking=True)
+            e["h1"].record(self.copy)
+        compute.wait_event(e["h1"])
+        with torch.cuda.stream(compute):
+            with stage_range("preprocess", prof):
+                preprocess_torch(self.dev[s], self.card, be.inputs[0])
+            e["p1"].record(compute)
+            self.probe_x[s] = be.inputs[0].detach().clone() if sample else None
+            with stage_range("inference", prof):
+                if self.foreign:
+                    compute.synchronize()
+                out = be.run()
+                if self.foreign:
+                    torch.cuda.synchronize()
+            e["i1"].record(compute)
+            self.out_host[s].copy_(out, non_blocking=True)
+            e["d1"].record(compute)
+
+    def _finish_slot(self, p, m):
+        # type: (int, UserMeasurement) -> None
+        """Postprocess and write slot ``p``'s frame (done on the GPU), record its stages, keep a probe."""
+        keep = self.sink is not None or self.probe_x[p] is not None
+        frame = np.array(self.frames[p]) if keep else self.frames[p]
+        result, post_ms, write_ms = self.finish(frame, self.out_host[p].numpy(), frame.shape[:2])
+        e = self.ev[p]
+        st = {
+            "capture": self.cap_ms[p],
+            "h2d": e["h0"].elapsed_time(e["h1"]),
+            "preprocess": e["h1"].elapsed_time(e["p1"]),
+            "inference": e["p1"].elapsed_time(e["i1"]),
+            "d2h": e["i1"].elapsed_time(e["d1"]),
+            "postprocess": post_ms,
+            "write": write_ms,
+        }
+        m.add((time.perf_counter() - self.t_cap[p]) * 1000.0, st)
+        if self.probe_x[p] is not None:
+            self.probes.append((self.probe_x[p].float().cpu().numpy(), result, frame.shape[:2]))
+            self.probe_x[p] = None
 
 
 def video_path(base, index):
