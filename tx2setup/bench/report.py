@@ -133,16 +133,54 @@ def rows(doc):
     return head, body
 
 
-def stage_rows(doc):
-    # type: (dict) -> tuple
+def stage_columns(doc):
+    # type: (dict) -> list
+    """The stages of the runs in this result, in pipeline order: Z2Color's, or a user model's
+    (no stacking; ``write`` when --write-video wrote the frames)."""
     from .pipeline import STAGES
 
-    head = ["backend", "pipeline", *list(STAGES), "fps"]
+    cols = []  # type: list
+    for r in doc["results"]:
+        for e2e in (r.get("end_to_end_pipelines") or {}).values():
+            for s in e2e.get("stage_order") or STAGES:
+                if s not in cols:
+                    cols.append(s)
+    return cols or list(STAGES)
+
+
+def _writes(e2e):
+    # type: (dict) -> bool
+    return bool(e2e.get("video"))
+
+
+def stage_rows(doc):
+    # type: (dict) -> tuple
+    cols = stage_columns(doc)
+    # the sink's stage says what it is: it counts in the end-to-end time, as the lab defines it
+    head = ["backend", "pipeline", *["write (sink)" if s == "write" else s for s in cols], "fps"]
     body = []
     for r in doc["results"]:
         for name, e2e in sorted((r.get("end_to_end_pipelines") or {}).items()):
-            body.append([r["backend"], name] + ["%.3f" % e2e["stages"][s] for s in STAGES] + ["%.1f" % e2e["fps"]])
+            cells = []
+            for s in cols:
+                v = (e2e.get("stages") or {}).get(s)
+                cells.append("-" if v is None or (s == "write" and not _writes(e2e)) else "%.3f" % v)
+            body.append([r["backend"], name, *cells, "%.1f" % e2e["fps"]])
     return head, body
+
+
+def write_note(doc):
+    # type: (dict) -> list
+    """One line when a sink wrote frames: where its time went."""
+    runs = [(r["backend"], n, e) for r in doc["results"] for n, e in (r.get("end_to_end_pipelines") or {}).items()]
+    runs = [(b, n, e) for b, n, e in runs if _writes(e)]
+    if not runs:
+        return []
+    parts = ["%s %s %.2f ms" % (b, n, e["stages"].get("write", 0.0)) for b, n, e in sorted(runs)]
+    return [
+        "write (sink): encoding and writing each annotated frame (--write-video), counted in END-TO-END fps: "
+        + ", ".join(parts)
+    ]
 
 
 def notes(doc):
@@ -239,7 +277,9 @@ STAGE_ADVICE = {
     "on the GPU from uint8",
     "h2d": "copy-bound: upload uint8 from pinned memory (--pipeline optimized), not float from pageable memory",
     "d2h": "the copy back to the host: a sync point each frame",
-    "postprocess": "steer/motor from the outputs on the host",
+    "postprocess": "steer/motor from the outputs on the host (a user model: decode, NMS or top-k)",
+    "write": "encoding and writing the annotated frames (--write-video): part of end to end, as the lab defines "
+    "it; a hardware encoder (GStreamer) or a smaller frame size is what helps",
 }
 
 
@@ -354,5 +394,6 @@ def render(doc, stream, use_rich=True):
             widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
             for row in [head, *body]:
                 stream.write("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() + "\n")
-    for line in [*condition_lines(doc), telemetry_line(doc.get("telemetry")), *notes(doc), *hints(doc)]:
+    lines = [*condition_lines(doc), telemetry_line(doc.get("telemetry")), *write_note(doc), *notes(doc)]
+    for line in [*lines, *hints(doc)]:
         stream.write(line + "\n")
