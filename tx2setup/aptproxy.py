@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from tx2setup import lifeline
 from tx2setup.cache import cache_root
 from tx2setup.errors import EnvironmentProblem
 
@@ -245,6 +246,7 @@ class AptProxy:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=lifeline.die_with_parent(),  # a kill -9 of tx2setup leaves no proxy behind
         )
         out.close()
         self._wait_listening()
