@@ -6,13 +6,12 @@ caller fills in place; ``run()`` computes on them and returns the output (a torc
 on the backend's device). Graph backends replay a CUDA graph captured over ``inputs``.
 """
 
-import os
-
 import torch
 
+from .backend_base import Backend, cache_dir, cuda_reason, onnx_for, torch_major
 from .errors import BackendUnavailable
 from .graphs import capturing
-from .spec import ONNX_OPSET, export_onnx, first_output
+from .spec import first_output
 
 # Relative error (||out - ref|| / ||ref|| against the fp32 model in float64) allowed.
 #
@@ -53,66 +52,6 @@ def tolerance_for(backend, spec=None):
     if entry is not None:
         return entry[0]
     return TOLERANCES.get(getattr(backend, "precision", "fp32"), 1e-3)
-
-
-def cache_dir():
-    # type: () -> str
-    """Engines and exported ONNX live outside the repo: $TX2SETUP_CACHE or ~/.cache/tx2setup, /bench."""
-    root = os.environ.get("TX2SETUP_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tx2setup")
-    path = os.path.join(root, "bench")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def torch_major():
-    # type: () -> int
-    return int(torch.__version__.split(".")[0])
-
-
-def cuda_reason():
-    # type: () -> object
-    """None when CUDA can be used, else why not."""
-    if not torch.cuda.is_available():
-        if torch.version.cuda is None:
-            return "torch %s is a CPU-only build" % torch.__version__
-        return "no CUDA device visible to torch"
-    return None
-
-
-class Backend(object):
-    name = ""
-    precision = "fp32"
-    device = "cpu"
-    uses_graph = False
-    description = ""
-    failed = None  # type: object  # why prepare() failed, for the report
-    foreign_stream = False  # runs on its own CUDA stream: inputs must be complete before run()
-
-    def __init__(self):
-        # type: () -> None
-        self.inputs = []  # type: list
-        self.spec = None
-
-    def check(self, spec):
-        # type: (object) -> None
-        """Raise BackendUnavailable(reason) if this backend cannot run ``spec`` here."""
-
-    def prepare(self, spec):
-        # type: (object) -> None
-        raise NotImplementedError
-
-    def run(self):
-        # type: () -> torch.Tensor
-        raise NotImplementedError
-
-    @property
-    def is_cuda(self):
-        # type: () -> bool
-        return self.device == "cuda"
-
-    def info(self):
-        # type: () -> dict
-        return {"backend": self.name, "precision": self.precision, "device": self.device, "graph": self.uses_graph}
 
 
 class TorchBackend(Backend):
@@ -327,16 +266,6 @@ def _np_float32():
     import numpy as np
 
     return np.float32
-
-
-def onnx_for(spec):
-    # type: (object) -> str
-    """The model exported to ONNX once per weights hash, batch and opset, in the cache."""
-    name = "%s-%s-b%d-op%d.onnx" % (spec.name, spec.weights_hash[:16], spec.batch, ONNX_OPSET)
-    path = os.path.join(cache_dir(), name)
-    if not os.path.isfile(path):
-        export_onnx(spec, path)
-    return path
 
 
 def all_backends(compile_mode="max-autotune-no-cudagraphs"):

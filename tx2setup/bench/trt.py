@@ -15,7 +15,7 @@ import re
 
 import torch
 
-from .backends import Backend, cache_dir, cuda_reason, onnx_for
+from .backend_base import Backend, cache_dir, cuda_reason, onnx_for
 from .errors import BackendUnavailable
 
 
