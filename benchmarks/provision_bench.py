@@ -149,6 +149,66 @@ def scale(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"tags": args.tags, "packages": args.packages, "rows": rows}
 
 
+# Mitogen for Ansible (https://pypi.org/project/mitogen/): its strategy plugins replace each
+# task's fork + SSH + module upload by calls into a Python interpreter kept on each board.
+# Enabled as its documentation says (https://mitogen.networkgenomics.com/ansible_detailed.html,
+# "Installation": strategy_plugins = .../ansible_mitogen/plugins/strategy and strategy =
+# mitogen_linear; the 0.3.54 wheel has ansible_mitogen/plugins/strategy/mitogen_linear.py).
+MITOGEN_STRATEGY = "mitogen_linear"
+
+
+def variant_env(name: str, mitogen_dir: str | None) -> dict[str, str]:
+    """The environment a no-op variant runs under (ansible-runner passes ours on to ansible-playbook)."""
+    if name == "baseline":
+        return {}
+    if name == "mitogen":
+        if not mitogen_dir:
+            raise SystemExit("--variants mitogen needs --mitogen-dir (an unpacked mitogen wheel)")
+        plugins = Path(mitogen_dir) / "ansible_mitogen" / "plugins" / "strategy"
+        return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": MITOGEN_STRATEGY}
+    raise SystemExit(f"unknown variant {name!r} (baseline, mitogen)")
+
+
+def noop_variants(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """N boards converged once (the full play, or --tags), then no-op re-runs under each variant,
+    alternating, --repeats times: controller cpu-s per board, from the cgroup."""
+    from tx2setup import aptproxy
+    from tx2setup.sim import BoardSpec, Fleet
+
+    os.environ[aptproxy.DIR_ENV] = str(work / "acng")
+    fleet = Fleet(work / "sim")
+    cg = ControllerCgroup(f"tx2setup-bench-{os.getpid()}")
+    n = int(args.sizes.split(",")[0])
+    names = [f"v{n}-{i}" for i in range(n)]
+    out: dict[str, Any] = {"boards": n, "tags": args.tags, "runs": []}
+    try:
+        fleet.up([BoardSpec(args.module, args.jetpack, name) for name in names])
+        inv = fleet.write_inventory(work / "v.ini", names=names)
+        out["fresh"] = measured_run(cg, inv, args.forks, tags=args.tags)
+        print(json.dumps({"fresh": out["fresh"]}), flush=True)
+        for rep in range(args.repeats):
+            for name in args.variants.split(","):
+                env = variant_env(name, args.mitogen_dir)
+                saved = {k: os.environ.get(k) for k in env}
+                os.environ.update(env)
+                try:
+                    row = {"variant": name, "repeat": rep} | measured_run(cg, inv, args.forks, tags=args.tags)
+                finally:
+                    for k, v in saved.items():
+                        if v is None:
+                            del os.environ[k]
+                        else:
+                            os.environ[k] = v
+                row["controller_cpu_s_per_board"] = round(row["controller_cpu_s"] / n, 2)
+                out["runs"].append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        fleet.down(destroy=True)
+        with contextlib.suppress(OSError):
+            cg.path.rmdir()
+    return out
+
+
 def children_cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -165,7 +225,15 @@ def main() -> int:
     ap.add_argument("--scale", action="store_true", help="issue 14: apt upstream bytes and controller CPU per board")
     ap.add_argument("--tags", default=None, help="--scale: only these roles (e.g. jetson_base)")
     ap.add_argument("--packages", default="", help="--scale: extra jetson_base_packages (comma-separated)")
+    ap.add_argument("--variants", default="", help="no-op re-runs under each (baseline, mitogen), after one converge")
+    ap.add_argument("--repeats", type=int, default=2, help="--variants: runs of each variant, alternating")
+    ap.add_argument("--mitogen-dir", default=None, help="--variants mitogen: an unpacked mitogen wheel")
     args = ap.parse_args()
+    if args.variants:
+        work = Path(tempfile.mkdtemp(prefix="tx2setup-noopbench-"))
+        result = {"machine": platform.node(), "cpus": os.cpu_count(), "forks": args.forks} | noop_variants(args, work)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.scale:
         work = Path(tempfile.mkdtemp(prefix="tx2setup-scalebench-"))
