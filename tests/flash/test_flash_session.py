@@ -6,7 +6,6 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -446,12 +445,14 @@ def test_then_provision_calls_the_provisioning_seam(monkeypatch: pytest.MonkeyPa
 
     def run(inventory_path: str, limit: str) -> object:
         got.append((inventory_path, limit))
-        return types.SimpleNamespace(ok=limit == "a,b", bad_hosts=["c"])
+        return types.SimpleNamespace(
+            ok=limit == "a,b", bad_hosts=[types.SimpleNamespace(name="c", status="unreachable")]
+        )
 
-    monkeypatch.setitem(sys.modules, "tx2setup.provision", types.SimpleNamespace(run=run))
+    monkeypatch.setattr(session.provision, "run", run)
     session.run_provision(tmp_path / "lab.ini", ["a", "b"])
     assert got == [(str(tmp_path / "lab.ini"), "a,b")]
-    with pytest.raises(RemoteError, match="flashed, but provisioning failed on: c"):
+    with pytest.raises(RemoteError, match=r"flashed, but provisioning failed on: c \(unreachable\)"):
         session.run_provision(tmp_path / "lab.ini", ["c"])
 
 

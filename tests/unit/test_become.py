@@ -117,7 +117,6 @@ def test_flash_takes_the_become_password_only_to_provision_after(cli: Any, tmp_p
 
 
 def test_then_provision_hands_the_become_password_file_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import sys
     import types
 
     from tx2setup.flash import session
@@ -128,6 +127,6 @@ def test_then_provision_hands_the_become_password_file_on(monkeypatch: pytest.Mo
         got.append(kw)
         return types.SimpleNamespace(ok=True, bad_hosts=[])
 
-    monkeypatch.setitem(sys.modules, "tx2setup.provision", types.SimpleNamespace(run=run))
+    monkeypatch.setattr(session.provision, "run", run)
     session.run_provision(tmp_path / "lab.ini", ["a"], become_password_file="/private/pw")
     assert got == [{"become_password_file": "/private/pw"}]

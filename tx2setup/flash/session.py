@@ -24,7 +24,6 @@ are hooks (`Hooks`), so tests can run as root and still exercise each refusal.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import re
@@ -32,9 +31,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from tx2setup import cache, fleet, plan
+from tx2setup import cache, fleet, plan, provision
 from tx2setup.errors import (
     EnvironmentProblem,
     Interrupted,
@@ -65,35 +64,39 @@ def _is_root() -> bool:
 
 
 def provision_available() -> bool:
-    return importlib.util.find_spec("tx2setup.provision") is not None
+    """Whether `--then-provision` can run: provision.py needs ansible-runner, which it imports when it runs."""
+    return importlib.util.find_spec("ansible_runner") is not None
+
+
+class _Secrets(TypedDict, total=False):
+    vault_password_file: str
+    become_password_file: str
 
 
 def run_provision(
     inventory: Path,
     names: Sequence[str],
-    show: Callable[[Any], None] | None = None,
+    show: Callable[[provision.ProvisionResult], None] | None = None,
     vault_password_file: str | None = None,
     become_password_file: str | None = None,
-) -> Any:
-    """The `--then-provision` seam: tx2setup.provision.run(inventory_path, limit=...).
+) -> provision.ProvisionResult:
+    """The `--then-provision` seam: provision.run(inventory_path, limit=...) on the flashed boards.
 
     Provisioning reports board failures in its result (`.ok`, `.bad_hosts`), not as
     exceptions; `show` renders the result first, then a failed one becomes RemoteError
     here, like a failed flash.
     """
-    module = importlib.import_module("tx2setup.provision")
-    run = getattr(module, "run", None)
-    if run is None:
-        raise EnvironmentProblem("tx2setup.provision has no run(inventory_path, limit=...): provision separately")
-    extra = {"vault_password_file": vault_password_file} if vault_password_file else {}
+    # only the secrets given: the seam's contract is run(inventory_path, limit=...)
+    secrets: _Secrets = {}
+    if vault_password_file:
+        secrets["vault_password_file"] = vault_password_file
     if become_password_file:
-        extra["become_password_file"] = become_password_file
-    result = run(str(inventory), limit=",".join(names), **extra)
+        secrets["become_password_file"] = become_password_file
+    result = provision.run(str(inventory), limit=",".join(names), **secrets)
     if show is not None:
         show(result)
-    if getattr(result, "ok", True) is False:
-        hosts = getattr(result, "bad_hosts", []) or []
-        bad = ", ".join(f"{getattr(h, 'name', h)} ({getattr(h, 'status', 'failed')})" for h in hosts)
+    if not result.ok:
+        bad = ", ".join(f"{h.name} ({h.status})" for h in result.bad_hosts)
         raise RemoteError(f"flashed, but provisioning failed on: {bad or 'see its output'}")
     return result
 
@@ -305,6 +308,50 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
     """
     hooks = hooks or Hooks()
     inv_label = str(opts.inventory)
+    _refuse_the_host(opts, hooks)
+    matrix = load_matrix()
+    data = bsp_data.load()
+    boards = load_boards(opts.inventory, opts.limit, opts.vault_password_file)
+    result = _assign_devices(opts, hooks, matrix, boards)
+    assigned = result.assigned
+    board_configs = {a.board.name: _board_config(a, matrix, data, inv_label) for a in assigned}
+    l4t, jetpack = _one_release(assigned, inv_label)
+    mass = len(assigned) > 1 and not opts.one_by_one
+    if mass:
+        _refuse_mixed_mass_flash(result, board_configs, inv_label)
+    if not opts.accept_license:
+        raise UserError(
+            "creating the default user accepts NVIDIA's L4T license (l4t_create_default_user.sh --accept-license): "
+            "read Linux_for_Tegra/rootfs/usr/share/doc/nvidia-tegra/, then pass --accept-license"
+        )
+    user = credentials.resolve([a.board for a in assigned], opts.vault_password_file, hooks.ask, inv_label)
+    _check_become_vault(opts, assigned)
+    initrd = mass or any(command_lines.uses_nvme(matrix.module(a.board.module)) for a in assigned)
+    tools = bsp_mod.required_tools(initrd)
+    bsp_path, build, driver, rootfs = _bsp_with_room(
+        opts, hooks, l4t, jetpack, tools, sorted(set(board_configs.values()))
+    )
+    return Prepared(
+        options=opts,
+        assignments=assigned,
+        mass=mass,
+        l4t=l4t,
+        jetpack=jetpack,
+        bsp=bsp_path,
+        build=build,
+        user=user,
+        log_dir=opts.log_dir or _default_log_dir(),
+        matrix=matrix,
+        boards=board_configs,
+        tools=tools,
+        driver=driver,
+        rootfs=rootfs,
+        skipped=_left_alone(result),
+    )
+
+
+def _refuse_the_host(opts: FlashOptions, hooks: Hooks) -> None:
+    """Before the inventory, the BSP or the disk: without these nothing can be flashed at all."""
     if not hooks.is_root():
         raise NotRootError("tx2setup flash must run as root (the BSP's flash tools need it): use sudo")
     if opts.then_provision and not opts.wait:
@@ -314,15 +361,17 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
         )
     if opts.then_provision and not hooks.provision_available():
         raise EnvironmentProblem(
-            "--then-provision: provisioning (tx2setup.provision) is not available in this install; "
+            "--then-provision: provisioning (ansible-runner) is not available in this install; "
             "flash without it and run `tx2setup provision` afterwards"
         )
-    # before the inventory, the BSP or the disk: without these nothing can be flashed at all
     rootfs_user.check_host(hooks.qemu_aarch64, hooks.binfmt_dir)
-    matrix = load_matrix()
-    data = bsp_data.load()
-    boards = load_boards(opts.inventory, opts.limit, opts.vault_password_file)
 
+
+def _assign_devices(
+    opts: FlashOptions, hooks: Hooks, matrix: Matrix, boards: list[tuple[fleet.Board, plan.BoardPlan]]
+) -> MatchResult:
+    """Boards in recovery mode matched to inventory hosts; refuses none, a mismatch, or no host assigned."""
+    inv_label = str(opts.inventory)
     devices = scan(opts.sysfs_root, matrix)
     if not devices:
         ids = ", ".join(sorted(product_map(matrix)))
@@ -345,33 +394,40 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
             f"{inv_label}: boards in recovery mode at {ports}, but no inventory host is assigned to them: "
             "set usb_port=<port> or board_serial=<serial> on the host, or run interactively to be asked"
         )
-    assigned = result.assigned
-    board_configs = {a.board.name: _board_config(a, matrix, data, inv_label) for a in assigned}
+    return result
 
+
+def _one_release(assigned: Sequence[Assignment], inv_label: str) -> tuple[str, str]:
+    """(L4T, JetPack) of the run: one BSP flashes every board of it."""
     l4ts = {a.plan.l4t for a in assigned}
     if len(l4ts) > 1:
         listing = ", ".join(f"{a.board.name} ({a.plan.l4t})" for a in assigned)
         raise UserError(f"{inv_label}: boards in this run plan different L4T releases: {listing}; use --limit")
-    l4t, jetpack = assigned[0].plan.l4t, assigned[0].plan.jetpack
+    return assigned[0].plan.l4t, assigned[0].plan.jetpack
 
-    mass = len(assigned) > 1 and not opts.one_by_one
-    if mass:
-        kinds = {(a.board.module, a.device.product_id, board_configs[a.board.name]) for a in assigned}
-        if len(kinds) > 1:
-            listing = ", ".join(
-                f"{a.board.name} ({a.board.module}, {a.device.product_id}, {board_configs[a.board.name]})"
-                for a in assigned
-            )
-            raise UserError(
-                f"{inv_label}: a mass flash needs identical hardware, and this one mixes: {listing}; "
-                "use --limit per kind, or --one-by-one"
-            )
-        if result.unassigned:
-            extra = ", ".join(f"{d.port} ({d.module_label})" for d in result.unassigned)
-            raise UserError(
-                f"{inv_label}: a mass flash flashes every board in recovery mode, and the one(s) at USB port "
-                f"{extra} belong to no inventory host: assign (usb_port=...) or disconnect them, or use --one-by-one"
-            )
+
+def _refuse_mixed_mass_flash(result: MatchResult, board_configs: Mapping[str, str], inv_label: str) -> None:
+    """A mass flash writes one image to every board in recovery mode: identical hardware, all of it claimed."""
+    assigned = result.assigned
+    kinds = {(a.board.module, a.device.product_id, board_configs[a.board.name]) for a in assigned}
+    if len(kinds) > 1:
+        listing = ", ".join(
+            f"{a.board.name} ({a.board.module}, {a.device.product_id}, {board_configs[a.board.name]})" for a in assigned
+        )
+        raise UserError(
+            f"{inv_label}: a mass flash needs identical hardware, and this one mixes: {listing}; "
+            "use --limit per kind, or --one-by-one"
+        )
+    if result.unassigned:
+        extra = ", ".join(f"{d.port} ({d.module_label})" for d in result.unassigned)
+        raise UserError(
+            f"{inv_label}: a mass flash flashes every board in recovery mode, and the one(s) at USB port "
+            f"{extra} belong to no inventory host: assign (usb_port=...) or disconnect them, or use --one-by-one"
+        )
+
+
+def _left_alone(result: MatchResult) -> list[str]:
+    """The boards this run does not flash, and why (shown in the summary)."""
     skipped = [
         f"USB port {d.port} ({d.module_label}): no host of this run claims it; left alone" for d in result.unassigned
     ]
@@ -380,46 +436,24 @@ def prepare(opts: FlashOptions, hooks: Hooks | None = None) -> Prepared:
         "but not in recovery mode; not flashed"
         for b in result.absent
     ]
+    return skipped
 
-    if not opts.accept_license:
-        raise UserError(
-            "creating the default user accepts NVIDIA's L4T license (l4t_create_default_user.sh --accept-license): "
-            "read Linux_for_Tegra/rootfs/usr/share/doc/nvidia-tegra/, then pass --accept-license"
-        )
-    user = credentials.resolve([a.board for a in assigned], opts.vault_password_file, hooks.ask, inv_label)
-    _check_become_vault(opts, assigned)
 
-    initrd = mass or any(command_lines.uses_nvme(matrix.module(a.board.module)) for a in assigned)
-    tools = bsp_mod.required_tools(initrd)
-    configs = sorted(set(board_configs.values()))
+def _bsp_with_room(
+    opts: FlashOptions, hooks: Hooks, l4t: str, jetpack: str, tools: tuple[str, ...], configs: list[str]
+) -> tuple[Path, bool, bsp_mod.LocalArtifact | None, bsp_mod.LocalArtifact | None]:
+    """The BSP (`_resolve_bsp`), with the disk it needs checked before and after fetching its tarballs."""
     # The base need first, so that a disk too small for any flash is refused before the BSP
     # tarballs are fetched; what their extraction needs is added once their sizes are known.
     _refuse_small_disk(
         hooks, opts.bsp.resolve() if opts.bsp is not None else bsp_mod.cached_bsp(l4t), opts.min_free_bytes
     )
     bsp_path, build, driver, rootfs = _resolve_bsp(opts, l4t, jetpack, tools, configs, hooks.note)
-
     need = opts.min_free_bytes
     if driver is not None and rootfs is not None:
         need += EXTRACT_FACTOR * (driver.path.stat().st_size + rootfs.path.stat().st_size)
     _refuse_small_disk(hooks, bsp_path, need)
-    return Prepared(
-        options=opts,
-        assignments=assigned,
-        mass=mass,
-        l4t=l4t,
-        jetpack=jetpack,
-        bsp=bsp_path,
-        build=build,
-        user=user,
-        log_dir=opts.log_dir or _default_log_dir(),
-        matrix=matrix,
-        boards=board_configs,
-        tools=tools,
-        driver=driver,
-        rootfs=rootfs,
-        skipped=skipped,
-    )
+    return bsp_path, build, driver, rootfs
 
 
 def _check_become_vault(opts: FlashOptions, assigned: Sequence[Assignment]) -> None:
