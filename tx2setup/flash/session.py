@@ -3,7 +3,7 @@
 `prepare()` checks everything that can be checked before touching anything and raises
 (one line, non-zero exit) when the run cannot go ahead:
 
-- not root; `--then-provision` without a provisioning module, or with `--no-wait`
+- not root; `--then-provision` without ansible-runner (provision.py runs the play with it), or with `--no-wait`
   (a board that has not been seen on the network cannot be provisioned);
 - the inventory does not load or resolve (fleet / plan errors);
 - no board in recovery mode; a board's product ID does not fit its inventory module (or
