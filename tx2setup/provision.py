@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from tx2setup import aptproxy, become, board, cache, connection, plan
+from tx2setup import aptproxy, become, board, cache, connection, plan, sshkeys
 from tx2setup.content import PLAYBOOK, project_root
 from tx2setup.errors import EnvironmentProblem, UserError
 
@@ -529,6 +529,7 @@ def run(
         become_password_file=become_password_file,
     )
     fleet = board.load(opts.inventory, limit=limit, vault_password_file=vault_password_file)
+    sshkeys.require_usable((b.name, b.ssh.key_file) for b in fleet.boards)  # no passphrase prompt mid-run
     rdir = Path(run_dir) if run_dir else cache.cache_root() / "runs" / f"provision-{_stamp()}-{os.getpid()}"
     warnings: list[str] = []
     with contextlib.ExitStack() as stack:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tx2setup import board
+from tx2setup import board, sshkeys
 from tx2setup.connection import SshTarget, run, write_ssh_config
 from tx2setup.errors import Tx2SetupError
 from tx2setup.matrix import l4t_from_release_line
@@ -196,6 +196,7 @@ def fleet_status(
     else:
         fleet = board.load(inventory, limit=limit, vault_password_file=vault_password_file, plans=False)
     boards = fleet.with_become_passwords(become_password_file).boards
+    sshkeys.require_usable((b.name, b.ssh.key_file) for b in fleet.boards)  # no passphrase prompt mid-run
     last = _last_verify(fleet.names, db)
     results: list[BoardStatus] = []
     with (

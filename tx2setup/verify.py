@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tx2setup import __version__, board, plan
+from tx2setup import __version__, board, plan, sshkeys
 from tx2setup.connection import close_master, open_master, write_ssh_config
 from tx2setup.connection import run as ssh_run
 from tx2setup.content import role_default
@@ -526,6 +526,7 @@ def _quiet(name: str, what: str) -> None:
 def verify(opts: VerifyOptions, progress: ProgressFn | None = None) -> VerifyOutcome:
     """Every board: run the checks, run the benchmark, decide, record (in the history DB)."""
     fleet = board.load(opts.inventory, limit=opts.limit, vault_password_file=opts.vault_password_file)
+    sshkeys.require_usable((b.name, b.ssh.key_file) for b in fleet.boards)  # no passphrase prompt mid-run
     # before any board is touched: a vaulted password without its vault password is a
     # user error for the whole run
     fleet = fleet.with_become_passwords(opts.become_password_file)
