@@ -127,8 +127,10 @@ def free_port(bind: str) -> int:
     raise EnvironmentProblem(f"no free port for apt-cacher-ng on {bind} in {PORT_RANGE[0]}-{PORT_RANGE[1]}")
 
 
-def config_text(root: Path, bind: str, port: int) -> str:
-    """acng.conf for one proxy; every key from /etc/apt-cacher-ng/acng.conf's documentation."""
+def config_text(root: Path, bind: str, port: int, ca_file: Path | None = None) -> str:
+    """acng.conf for one proxy; every key from /etc/apt-cacher-ng/acng.conf's documentation.
+    `ca_file`: one more CA the proxy trusts for https:// upstreams (acng.conf CAfile), e.g. an
+    internal mirror's; the system's CApath stays trusted."""
     lines = [
         "# Written by tx2setup (tx2setup/aptproxy.py) for its own apt-cacher-ng; not the system service.",
         f"CacheDir: {root / 'cache'}",
@@ -168,6 +170,8 @@ def config_text(root: Path, bind: str, port: int) -> str:
         # "403 Configuration error (confusing proxy mode) or prohibited port" (seen here)
         "AllowUserPorts: 80 443",
     ]
+    if ca_file is not None:
+        lines.append(f"CAfile: {ca_file}")
     return "\n".join(lines) + "\n"
 
 
@@ -201,8 +205,11 @@ def expire_indexes(cache_dir: Path, max_age: float = INDEX_FRESH_S, now: float |
 class AptProxy:
     """apt-cacher-ng on `bind`:`port` (a free one if 0) for the duration of a `with` block."""
 
-    def __init__(self, bind: str = "127.0.0.1", port: int = 0, root: Path | None = None) -> None:
+    def __init__(
+        self, bind: str = "127.0.0.1", port: int = 0, root: Path | None = None, ca_file: Path | None = None
+    ) -> None:
         self.bind = bind
+        self.ca_file = ca_file
         self.root = root or default_root()
         self.port = port
         self._proc: subprocess.Popen[bytes] | None = None
@@ -236,7 +243,9 @@ class AptProxy:
         for sub in ("cache", "log", "run", "conf"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port(self.bind)
-        (self.root / "conf" / "acng.conf").write_text(config_text(self.root, self.bind, self.port), encoding="utf-8")
+        (self.root / "conf" / "acng.conf").write_text(
+            config_text(self.root, self.bind, self.port, self.ca_file), encoding="utf-8"
+        )
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         out = (self.root / "log" / "stdout.log").open("ab")
         # its own session: a Ctrl-C meant for tx2setup does not kill it before the run ends
