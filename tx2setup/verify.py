@@ -247,7 +247,15 @@ def run_bench(
         return None, f"benchmark did not finish within {timeout:.0f} s"
     if proc.returncode == 255:
         return None, f"unreachable: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'ssh failed'}"
-    fetched = _ssh(cfg, name, f"cat {shlex.quote(remote_json)} && rm -f {shlex.quote(remote_json)}", 60)
+    try:  # the board's network can fail between the two sessions (net-flaky): unreachable, not a verdict
+        fetched = _ssh(cfg, name, f"cat {shlex.quote(remote_json)} && rm -f {shlex.quote(remote_json)}", 60)
+    except subprocess.TimeoutExpired:
+        return None, "unreachable: the benchmark's result could not be fetched within 60 s"
+    if fetched.returncode == 255:
+        return (
+            None,
+            f"unreachable: {fetched.stderr.strip().splitlines()[-1] if fetched.stderr.strip() else 'ssh failed'}",
+        )
     if fetched.returncode != 0:
         last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         return None, f"benchmark failed (exit {proc.returncode}): {last[0]}"

@@ -15,21 +15,24 @@ CLI's process alone, as the OOM killer or `kill -9` does.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tx2setup import cache, provision
+from tx2setup import aptproxy, cache, provision
 from tx2setup.results import History
-from tx2setup.sim import SimBoard, fault, procs
+from tx2setup.sim import BoardSpec, SimBoard, fault, procs
 
 pytestmark = pytest.mark.integration
 
@@ -179,26 +182,123 @@ def test_provision_sigint_while_dpkg_configures_then_sigkill_at_a_stage_line(
     _converges_then_no_change(inventory, names)
 
 
-def _bench_started(fleet: Any, name: str, timeout: float = 600) -> None:
+def _bench_started(fleet: Any, name: str, timeout: float = 900) -> None:
     fault.wait_for_process(fleet, name, ("python3",), timeout=timeout, argv_has="tx2setup.bench")
 
 
-def test_verify_sigint_then_sigkill_while_the_benchmark_runs(
-    sim_fleet: Any, fresh_board: Callable[..., tuple[SimBoard, Path]], tmp_path: Path
+def _bench_gone(fleet: Any, name: str) -> bool:
+    return not any("tx2setup.bench" in " ".join(argv) for _, _, argv in fault.board_processes(fleet.board(name)))
+
+
+@pytest.fixture(scope="module")
+def torch_pair(sim_fleet: Any) -> Iterator[tuple[Path, list[str]]]:
+    """Two new boards that plan pytorch alone (the benchmark needs torch; nothing else is
+    worth the minutes here), for the artifact-server and verify tests of this module."""
+    names = [f"torch-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    sim_fleet.fleet.up([BoardSpec("xavier-nx", "5.1.2", n) for n in names])
+    try:
+        inventory = sim_fleet.fleet.write_inventory(sim_fleet.sim_dir / "signals-torch.ini", names=names)
+        text = inventory.read_text()
+        for name in names:
+            line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
+            text = text.replace(line, line + " components=pytorch", 1)
+        inventory.write_text(text)
+        yield inventory, names
+    finally:
+        for name in names:
+            sim_fleet.fleet.destroy_board(name)
+
+
+def _serve(inventory: Path, port: int) -> subprocess.Popen[str]:
+    """`tx2setup cache serve` (what a plain ansible-playbook or AWX run downloads from),
+    returned once it says where it listens."""
+    proc = subprocess.Popen(
+        [str(BIN / "tx2setup"), "cache", "serve", "-i", str(inventory), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("serving "):
+            return proc
+    raise AssertionError(f"cache serve exited {proc.wait()} without serving")
+
+
+def _written(pid: int) -> int:
+    """Bytes the process has written (sockets included): /proc/PID/io wchar, proc(5)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _kill_after(proc: subprocess.Popen[str], nbytes: int, done: list[int]) -> None:
+    """SIGKILL `proc` once it has written `nbytes` more bytes: the server has sent blocks."""
+    start = _written(proc.pid)
+    if procs.wait_for(lambda: _written(proc.pid) - start >= nbytes, 900, interval=0.01):
+        proc.kill()
+        done.append(_written(proc.pid) - start if procs.alive(proc.pid) else nbytes)
+    proc.wait()
+
+
+def test_the_artifact_server_dying_mid_download(
+    sim_fleet: Any, torch_pair: tuple[Path, list[str]], private_cache: Path
 ) -> None:
-    board, inventory = fresh_board("xavier-nx", "5.1.2")
-    text = inventory.read_text()
-    line = next(ln for ln in text.splitlines() if ln.startswith(board.name + " "))
-    inventory.write_text(text.replace(line, line + " components=pytorch", 1))
-    prov = provision.run(inventory)
+    inventory, (served, direct) = torch_pair
+    sync = subprocess.run(
+        [str(BIN / "tx2setup"), "cache", "sync", "-i", str(inventory)], capture_output=True, text=True, timeout=900
+    )
+    assert sync.returncode == 0, sync.stderr
+    port = aptproxy.free_port("127.0.0.1")
+    text = original = inventory.read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith(served + " "))
+    inventory.write_text(text.replace(line, f"{line} tx2setup_cache_url=http://127.0.0.1:{port}", 1))
+    lock = (inventory.parent / "tx2setup.lock").read_bytes()
+
+    server = _serve(inventory, port)
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_after, args=(server, 1 << 20, killed), daemon=True)
+    killer.start()
+    first = provision.run(inventory, use_cache=False, forks=2)
+    killer.join(timeout=30)
+    assert killed, "the server was not killed mid-download"
+    bad = first.hosts[served]
+    assert bad.status == "failed" and "Download the torch wheel" in bad.failed_task, bad
+    assert bad.message and "\n" not in bad.message, bad.message
+    assert first.hosts[direct].status == "ok", first.hosts[direct]  # the other board finished
+    assert (inventory.parent / "tx2setup.lock").read_bytes() == lock  # nothing committed lost
+
+    server = _serve(inventory, port)  # the fault clears: the server is back
+    try:
+        second = provision.run(inventory, use_cache=False, forks=2)
+        assert second.ok, {h.name: (h.status, h.failed_task, h.message) for h in second.bad_hosts}
+        third = provision.run(inventory, use_cache=False, forks=2)
+        assert third.ok and {n: third.hosts[n].changed for n in (served, direct)} == {served: 0, direct: 0}
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        inventory.write_text(original)
+
+
+def test_verify_sigint_then_sigkill_while_the_second_benchmark_runs(
+    sim_fleet: Any, torch_pair: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    inventory, (first, second) = torch_pair
+    prov = provision.run(inventory, forks=2)  # a no-op after the test above
     assert prov.ok, [(h.name, h.failed_task, h.message) for h in prov.bad_hosts]
     db = tmp_path / "history.db"
-    args = ("verify", "-i", str(inventory), "--db", str(db), "--duration", "30")
+    # one board at a time: the first is judged and stored before the second's benchmark starts
+    args = ("verify", "-i", str(inventory), "--db", str(db), "--duration", "20", "--forks", "1")
 
     for sig in (signal.SIGINT, signal.SIGKILL):
         run = Cli(*args)
-        _bench_started(sim_fleet.fleet, board.name)
+        judged = run.wait_line(r"^\S+ \S+ verify: (PASS|FAIL)$", timeout=900).split()[1]
+        first, second = judged, second if judged == first else first
+        _bench_started(sim_fleet.fleet, second)
         before = run.tree()
+        assert any(a.startswith("ssh ") for a in before.values()), before
         if sig == signal.SIGINT:
             os.killpg(run.proc.pid, sig)
         else:
@@ -207,19 +307,44 @@ def test_verify_sigint_then_sigkill_while_the_benchmark_runs(
         assert "Traceback" not in "\n".join(lines), lines
         if sig == signal.SIGINT:
             assert rc == 130, lines
-            mine = board_line(lines, board.name)
-            assert len(mine) == 1 and "interrupted" in mine[0] and "benchmark" in mine[0], lines
+            cut = board_line(lines, second)
+            assert len(cut) == 1 and "interrupted during benchmark" in cut[0], lines
+            assert board_line(lines, first) == [], lines  # judged and stored: no line
         else:
             assert rc == -signal.SIGKILL
         assert strays(before, run.proc.pid) == {}
-        # and nothing left on the board: the benchmark ends with its ssh session
-        assert procs.wait_for(lambda: not _bench_running(sim_fleet, board), 30), "benchmark still runs"
+        # nothing left on the board either: the benchmark ends with its ssh session
+        gone = functools.partial(_bench_gone, sim_fleet.fleet, second)
+        assert procs.wait_for(gone, 30), "the benchmark still runs"
 
-    with History(str(db)) as history:
-        runs = history.runs() if hasattr(history, "runs") else []
-    assert runs == [] or all(r["status"] == "interrupted" for r in runs)  # type: ignore[index]
+    with History(str(db)) as history:  # opening it marks the SIGKILLed run: its owner is dead
+        runs = history.runs()
+        assert [r.status for r in runs] == ["interrupted", "interrupted"], runs
+        for r in runs:  # the first board's result, stored before each interrupt, is kept
+            assert [b.board for b in history.board_results(run_id=r.id)] == [first], r
 
 
-def _bench_running(sim_fleet: Any, board: SimBoard) -> bool:
-    b = sim_fleet.fleet.board(board.name)
-    return any("tx2setup.bench" in " ".join(argv) for _, _, argv in fault.board_processes(b))
+def test_net_flaky_during_the_benchmark_gives_a_measured_verdict_or_unreachable(
+    sim_fleet: Any, torch_pair: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """Packets to and from the board lost (net-flaky, 30 %) from the moment its benchmark
+    starts: the verdict is one the benchmark measured (it ran on the board, whole), or the
+    board is `unreachable`; never a PASS/FAIL without figures, never a traceback."""
+    inventory, (board, _) = torch_pair
+    out = tmp_path / "v.json"
+    args = ("verify", "-i", str(inventory), "--limit", board, "--db", str(tmp_path / "h.db"))
+    run = Cli(*args, "--duration", "10", "--target-fps", "1", "--json", str(out))
+    _bench_started(sim_fleet.fleet, board)
+    fault.inject(sim_fleet.fleet, board, "net-flaky", loss_percent=30)
+    try:
+        rc, _, lines = run.finish(timeout=600)
+    finally:
+        fault.clear(sim_fleet.fleet, board)
+    assert "Traceback" not in "\n".join(lines), lines
+    result = json.loads(out.read_text())["boards"][0]
+    if result["verdict"] in ("PASS", "FAIL"):
+        assert result["bench"] and result["e2e_fps"] and result["e2e_fps"] > 0, result
+        assert rc == (0 if result["verdict"] == "PASS" else 1)
+    else:
+        assert result["verdict"] == "ERROR" and result["reason"].startswith("unreachable"), result
+        assert rc == 1

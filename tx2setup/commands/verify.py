@@ -100,7 +100,11 @@ def verify(
         lines.setdefault(board, []).append(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {what}")
 
     with become.password_file(ask_become_pass, become_password_file) as become_file:
-        outcome = run_verify(dataclasses.replace(opts, become_password_file=become_file), progress)
+        try:
+            outcome = run_verify(dataclasses.replace(opts, become_password_file=become_file), progress)
+        except KeyboardInterrupt:
+            _say_interrupted(lines)
+            raise  # cli.py: exit 130
     with History(db) as history:  # the report links to these per-board files
         report.write_board_files(history.path, outcome.run_id, outcome.results, lines)
     emit_json(json_out, {"run_id": outcome.run_id, "boards": [report.result_dict(r) for r in outcome.results]})
@@ -122,6 +126,15 @@ def verify(
         failed = [r.board for r in outcome.results if r.verdict != "PASS"]
         raise AcceptanceFailed(f"{len(failed)} of {len(outcome.results)} board(s) did not pass: {', '.join(failed)}")
     return 0
+
+
+def _say_interrupted(lines: dict[str, list[str]]) -> None:
+    """One line per board that Ctrl-C cut short: the step it was in (its last progress line);
+    boards with a verdict already are stored in the history and need no line."""
+    for board, seen in lines.items():
+        last = seen[-1].split(" ", 1)[-1]
+        if last not in ("PASS", "FAIL", "ERROR"):  # the verdicts verify.py notes
+            click.echo(f"{board}: interrupted during {last}: not judged; run `tx2setup verify` again", err=True)
 
 
 def _write_html(html: str, db: str | None, regression_pct: float) -> None:
