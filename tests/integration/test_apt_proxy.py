@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tx2setup import aptproxy, cache, provision
+from tx2setup.provision import HostProgress
 from tx2setup.sim import SimBoard
 
 pytestmark = pytest.mark.integration
@@ -27,6 +29,8 @@ pytestmark = pytest.mark.integration
 # https://packages.debian.org/bookworm/sl), so the install task fetches them.
 PACKAGE = "hello"
 OTHER_PACKAGE = "sl"
+# https://packages.debian.org/bookworm/figlet: small, depends on libc6 only
+THIRD_PACKAGE = "figlet"
 PROXY_CONF = "/etc/apt/apt.conf.d/01tx2setup-proxy"
 DETECT = "/usr/local/sbin/tx2setup-apt-proxy-detect"
 FALLBACK_LOG = "/var/tmp/tx2setup-apt-proxy.log"
@@ -118,3 +122,40 @@ def test_a_proxy_that_does_not_answer_sends_apt_direct(boards_and_cache: tuple[A
     assert run(f"dpkg-query -W -f='${{Status}}' {OTHER_PACKAGE}")[1].strip() == "install ok installed"
     rc, out = run(f"cat {FALLBACK_LOG}")
     assert rc == 0 and "DIRECT for" in out and str(dead) in out, out
+
+
+def test_a_proxy_that_dies_mid_run_is_a_warning_and_apt_goes_direct(
+    boards_and_cache: tuple[Any, list[SimBoard], Path],
+) -> None:
+    sim_fleet, boards, inventory = boards_and_cache
+    pid_file = Path(os.environ[cache.CACHE_ENV]) / "apt-cacher-ng" / "run" / "pid"  # acng.conf PidFile
+    killed: list[int] = []
+
+    def kill_when_board_1_installs(hosts: Mapping[str, HostProgress]) -> None:
+        # forks 1: board 2 runs the install task only after board 1's, so after this kill
+        if not killed and hosts[boards[0].name].task == "Install the base packages":
+            pid = int(pid_file.read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    for board in boards:
+        on_board(sim_fleet, board)(f"rm -f {FALLBACK_LOG}")
+    result = provision.run(
+        inventory,
+        tags="jetson_base",
+        forks=1,
+        use_cache=False,
+        extravars={"jetson_base_packages": [THIRD_PACKAGE]},
+        progress=kill_when_board_1_installs,
+    )
+    assert killed, "the install task never started"
+    assert result.ok, {h.name: (h.status, h.failed_task, h.message) for h in result.hosts.values()}
+    record = json.loads(Path(result.record).read_text())
+    assert any("died before the run ended" in w for w in record["warnings"]), record["warnings"]
+    run = on_board(sim_fleet, boards[1])
+    assert run(f"dpkg-query -W -f='${{Status}}' {THIRD_PACKAGE}")[1].strip() == "install ok installed"
+    rc, out = run(f"cat {FALLBACK_LOG}")
+    assert rc == 0 and "DIRECT for" in out, f"board 2's apt did not log its fallback: {out}"
+    # and nothing of the run's proxy stayed on the boards
+    _, out = run(f"test -e {PROXY_CONF} || test -e {DETECT}; echo $?")
+    assert out.strip().endswith("1"), out
