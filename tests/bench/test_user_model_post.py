@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tx2setup.bench.modelcard import ModelCard
-from tx2setup.bench.postprocess import box_iou, classify, decode_yolo, nms, nms_numpy
+from tx2setup.bench.postprocess import box_iou, classify, compare, decode_yolo, nms, nms_numpy
 
 
 def _boxes(seed: int, n: int = 60) -> tuple:
@@ -84,3 +84,17 @@ def test_verify_carries_the_model_and_its_card(tmp_path, monkeypatch):
     # z2color stays a name, nothing carried
     plain = verify.VerifyOptions("inv")
     assert verify.model_files(plain) == [] and "--model z2color" in verify.bench_command(plain, 30.0, "/r/v.json", "/r")
+
+
+def test_zero_area_boxes_at_the_frame_edge_match_by_their_coordinates():
+    # a box below a letterboxed image clips to the bottom edge: height 0, IoU 0 even with itself
+    # (the synthetic ZED frames gave [166.5, 376, 418.3, 376] in a run that failed before the rule)
+    card = ModelCard("images", 128, 128, output="yolo", conf_threshold=0.2)
+    flat = np.array([[166.5, 376.0, 418.3, 376.0]])
+    ref = {"boxes": flat, "scores": np.array([0.37]), "labels": np.array([0])}
+    assert compare(ref, dict(ref, boxes=flat + np.array([0.4, 0, -0.3, 0])), 1e-3, card) is None
+    assert "no match" in compare(ref, dict(ref, boxes=flat + np.array([5.0, 0, 5.0, 0])), 1e-3, card)
+    assert "no match" in compare(ref, dict(ref, labels=np.array([1])), 1e-3, card)
+    # a zero-area box never matches a real one near it
+    real = np.array([[166.5, 375.5, 418.3, 376.0]])
+    assert "no match" in compare(ref, dict(ref, boxes=real), 1e-3, card)

@@ -16,6 +16,7 @@ import numpy as np
 
 MAX_DET = 300  # YOLOv5 non_max_suppression's max_det
 MAX_WH = 7680.0  # YOLOv5's class offset: boxes of different classes never overlap after it
+DEGENERATE_PX = 1.0  # compare(): zero-area boxes (clipped to an edge) match within this many pixels
 
 
 def letterbox_geometry(frame_h, frame_w, net_h, net_w, letterbox):
@@ -146,6 +147,15 @@ def _compare_boxes(ref, got, tol, conf, iou_min):
     # type: (dict, dict, float, float, float) -> object
     used = np.zeros(len(got["scores"]), dtype=bool)
     ious = box_iou(ref["boxes"], got["boxes"])
+    # Boxes clipped to the frame's edge can have zero area (YOLOv5 clips the same way and keeps
+    # them: ultralytics/yolov5 utils/general.py clip_boxes); their IoU is 0 even with themselves,
+    # so a zero-area pair matches when every coordinate is within DEGENERATE_PX.
+    rb = np.asarray(ref["boxes"], dtype=np.float64).reshape(-1, 4)
+    gb = np.asarray(got["boxes"], dtype=np.float64).reshape(-1, 4)
+    flat_r = np.prod(rb[:, 2:] - rb[:, :2], axis=1) <= 0
+    flat_g = np.prod(gb[:, 2:] - gb[:, :2], axis=1) <= 0
+    near = np.abs(rb[:, None, :] - gb[None, :, :]).max(axis=2, initial=0.0) <= DEGENERATE_PX
+    ious = np.where(flat_r[:, None] & flat_g[None, :] & near, 1.0, ious)
     for i in np.argsort(-np.asarray(ref["scores"]), kind="stable"):
         cand = [
             j
