@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from tests.integration.conftest import SimFleetHandle
 from tests.secret_scan import files_holding, scan_argv
 from tx2setup.sim import inventory as siminv
 from tx2setup.sim.board import SimBoard
+from tx2setup.sim.procs import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +131,79 @@ def test_vault_and_become_passwords_show_nowhere(
     for env_dir in (tmp_path / "cache").rglob("runner/env"):
         for f in env_dir.iterdir():
             assert stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f
+
+
+def _agent_with(key: Path, passphrase_file: Path, sock: Path) -> subprocess.Popen[bytes]:
+    """An ssh-agent on `sock` holding `key`; ssh-add reads the passphrase through SSH_ASKPASS
+    (a script that prints the 0600 file: never an argv), SSH_ASKPASS_REQUIRE=force (ssh(1))."""
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    assert wait_for(sock.exists, 10), "ssh-agent did not start"
+    askpass = sock.parent / "askpass"
+    askpass.write_text(f"#!/bin/sh\ncat {passphrase_file}\n")
+    askpass.chmod(0o700)
+    env = {**os.environ, "SSH_AUTH_SOCK": str(sock), "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force"}
+    subprocess.run(["ssh-add", str(key)], env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    return agent
+
+
+def test_a_key_passphrase_goes_through_ssh_agent_only(sim_fleet: SimFleetHandle, tmp_path: Path) -> None:
+    """The boards' key, passphrase-protected: with ssh-agent holding it, status and provision
+    reach the board and the passphrase is in no argv, output, record or artifact; with no
+    agent, each verb refuses in one line naming the board and saying ssh-add (exit 2)."""
+    board = sim_fleet.board(module="tx2")
+    passphrase = "phrase-" + secrets.token_hex(12)
+    lab = tmp_path / "lab"
+    inv = sim_fleet.fleet.write_inventory(lab / "lab.ini", names=[board.name])
+    key = lab / "id_locked"
+    shutil.copy(board.key_path, key)
+    key.chmod(0o600)
+    # test setup, before any scan: ssh-keygen takes the new passphrase only as an argument
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", passphrase, "-f", str(key)], check=True)
+    secret = lab / "passphrase"
+    secret.write_text(passphrase + "\n")
+    secret.chmod(0o600)
+    inv.write_text(
+        re.sub(r"(?m)^ansible_ssh_private_key_file=.*$", f"ansible_ssh_private_key_file={key}", inv.read_text())
+    )
+    base = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    base |= {"TX2SETUP_CACHE": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    base["ANSIBLE_HOME"] = str(tmp_path / "ansible-home")
+    tx = str(BIN / "tx2setup")
+    verbs = {
+        "status": [tx, "status", "-i", str(inv), "--json"],
+        "provision": [tx, "provision", "-i", str(inv), "--tags", ONLY_FIRST_ROLE, "--no-cache"],
+    }
+    for verb, argv in verbs.items():  # no agent: one line, exit 2, no prompt (stdin closed)
+        p = subprocess.run(
+            argv, env=base, cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
+        errors = [ln for ln in p.stderr.splitlines() if ln.startswith("error:")]
+        assert p.returncode == 2 and len(errors) == 1, (verb, p.returncode, p.stderr[-800:])
+        assert f"error: {board.name}: SSH key {key} is passphrase-protected" in errors[0] and "ssh-add" in errors[0]
+        assert "Traceback" not in p.stderr
+
+    sock = tmp_path / "agent.sock"
+    agent = _agent_with(key, secret, sock)
+    seen: list[str] = []
+    stop = threading.Event()
+    scanner = threading.Thread(target=scan_argv, args=([passphrase.encode()], stop, seen), daemon=True)
+    scanner.start()
+    try:
+        env = {**base, "SSH_AUTH_SOCK": str(sock)}
+        procs = {
+            verb: subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+            for verb, argv in verbs.items()
+        }
+    finally:
+        stop.set()
+        scanner.join()
+        agent.terminate()
+        agent.wait(timeout=10)
+    assert procs["status"].returncode == 0, procs["status"].stdout + procs["status"].stderr
+    assert procs["provision"].returncode == 0, procs["provision"].stderr[-1500:]
+    assert not seen, f"the passphrase was in a process's argv: {seen[:3]}"
+    assert not [v for v, p in procs.items() if passphrase in p.stdout + p.stderr]
+    leaked = [*files_holding(tmp_path / "cache", [passphrase.encode()])]
+    leaked += files_holding(tmp_path / "data", [passphrase.encode()])
+    leaked += files_holding(tmp_path / "ansible-home", [passphrase.encode()])
+    assert not leaked, f"the passphrase was written to {leaked[:5]}"
