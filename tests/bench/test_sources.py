@@ -247,3 +247,33 @@ def test_v4l2_camera_through_a_cv2_stand_in(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(BenchUsageError, match="needs OpenCV"):
         V4l2Camera(str(dev)).open()
+
+
+_UNWIND_SCRIPT = """
+import sys
+import torch
+from torch import nn
+from tx2setup.bench import cli, sources
+if sys.argv[2] == "without-fix":
+    sources.gcc_unwinder_first = lambda: None
+sources.GstSource.gst()  # loads libgstreamer, and with it libunwind.so.8
+net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+torch.jit.trace(net, torch.zeros(1, 3, 16, 16)).save(sys.argv[1])
+argv = ["--model", sys.argv[1], "--input-shape", "input=1x3x16x16", "--backends", "ort-cpu"]
+sys.exit(cli.main(argv + ["--warmup", "0", "--min-iters", "3", "--duration", "0", "--no-telemetry", "--quiet"]))
+"""
+
+
+@pytest.mark.skipif(not _gst_available(), reason="PyGObject/GStreamer not installed (scripts/setup.sh installs them)")
+def test_gstreamer_then_a_torchscript_export_to_onnx_does_not_abort(tmp_path):
+    """libgstreamer links libunwind; loaded first, it broke C++ exceptions bound later (the ONNX
+    export aborted the process under onnxruntime's exception translator). GstSource.gst() puts
+    libgcc_s's unwinder first; a child process, so an abort fails this test instead of the run."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    env = {**__import__("os").environ, "TX2SETUP_CACHE": str(tmp_path / "cache")}
+    args = [sys.executable, "-c", _UNWIND_SCRIPT, str(tmp_path / "m.pt"), "with-fix"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -212,6 +212,7 @@ class GstSource(Source):
     @staticmethod
     def gst():
         # type: () -> object
+        gcc_unwinder_first()
         try:
             import gi
 
@@ -268,6 +269,24 @@ class GstSource(Source):
         if self._pipeline is not None:
             self._pipeline.set_state(self.gst().State.NULL)
             self._pipeline = None
+
+
+def gcc_unwinder_first():
+    # type: () -> None
+    """Load libgcc_s's unwinder into the global symbol scope before GStreamer is loaded.
+
+    libgstreamer-1.0 links libunwind.so.8, which exports ``_Unwind_*`` symbols too; loaded
+    first, it wins the global lookup, and a C++ exception in a library bound later (onnxruntime's
+    pybind11 exception translator, run on torch's ONNX export) unwinds with the wrong unwinder:
+    the process aborts in ``__libunwind_Unwind_Resume``. Seen here with the test suite (gdb
+    backtrace) and documented: ros2/rclpy issue 1149 (a crash once the GStreamer Python bindings
+    are imported), eProsima/Fast-DDS issue 6330 (load libgcc_s first). Harmless where absent.
+    """
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError):  # not a glibc/libgcc system: nothing to order
+        ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
 
 
 class VideoFile(Source):
