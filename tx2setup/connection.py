@@ -113,7 +113,13 @@ def _ssh_options(args: str) -> list[tuple[str, str]]:
 
 
 def run(
-    cfg: Path, name: str, command: str, timeout: float, stdin: str | None = None, share: bool = True
+    cfg: Path,
+    name: str,
+    command: str,
+    timeout: float,
+    stdin: str | None = None,
+    share: bool = True,
+    tty: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run `command` on board `name` (a Host of the ssh_config `cfg`). The command is one
     string built with shlex.quote; ssh passes it to the board's shell, as Ansible's raw and
@@ -121,6 +127,11 @@ def run(
     connection of its own, no control master left behind (status). Raises
     subprocess.TimeoutExpired at the deadline (the ssh process is killed)."""
     extra = [] if share else ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
+    # `tty`: a terminal for the command (ssh(1): "Multiple -t options force tty allocation,
+    # even if ssh has no local tty"), so that it gets SIGHUP when the session ends early (the
+    # controller interrupted or gone) instead of running on unattended; its stderr then
+    # comes on stdout
+    extra += ["-tt"] if tty else []
     return subprocess.run(
         ["ssh", "-F", str(cfg), *extra, name, command],
         capture_output=True,

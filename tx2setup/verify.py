@@ -104,10 +104,10 @@ ProgressFn = Callable[[str, str], None]  # (board, what is happening)
 
 
 def _ssh(
-    cfg: Path, name: str, command: str, timeout: float, stdin: str | None = None
+    cfg: Path, name: str, command: str, timeout: float, stdin: str | None = None, tty: bool = False
 ) -> subprocess.CompletedProcess[str]:
     # through the board's control master (open_master): the tool's one SSH layer
-    return ssh_run(cfg, name, command, timeout, stdin=stdin)
+    return ssh_run(cfg, name, command, timeout, stdin=stdin, tty=tty)
 
 
 def sudo_check(cfg: Path, name: str, password: str | None, timeout: float) -> CheckResult:
@@ -242,7 +242,7 @@ def run_bench(
 ) -> tuple[dict[str, Any] | None, str]:
     """Run the benchmark on the board; return its JSON result (or None and why)."""
     try:
-        proc = _ssh(cfg, name, command, timeout)
+        proc = _ssh(cfg, name, command, timeout, tty=True)  # ends with its session (Ctrl-C)
     except subprocess.TimeoutExpired:
         return None, f"benchmark did not finish within {timeout:.0f} s"
     if proc.returncode == 255:
