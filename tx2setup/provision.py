@@ -488,6 +488,14 @@ def _record(
     return result
 
 
+def _load(opts: RunOptions, vault_password_file: str | None) -> board.Fleet:
+    """The boards with their plans; a bad inventory or an unusable key is refused here,
+    before anything runs."""
+    fleet = board.load(opts.inventory, limit=opts.limit, vault_password_file=vault_password_file)
+    sshkeys.require_usable((b.name, b.ssh.key_file) for b in fleet.boards)  # no passphrase prompt mid-run
+    return fleet
+
+
 def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
@@ -528,8 +536,7 @@ def run(
         extravars=dict(extravars or {}),
         become_password_file=become_password_file,
     )
-    fleet = board.load(opts.inventory, limit=limit, vault_password_file=vault_password_file)
-    sshkeys.require_usable((b.name, b.ssh.key_file) for b in fleet.boards)  # no passphrase prompt mid-run
+    fleet = _load(opts, vault_password_file)
     rdir = Path(run_dir) if run_dir else cache.cache_root() / "runs" / f"provision-{_stamp()}-{os.getpid()}"
     warnings: list[str] = []
     with contextlib.ExitStack() as stack:
