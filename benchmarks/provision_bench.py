@@ -155,11 +155,34 @@ def scale(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 # "Installation": strategy_plugins = .../ansible_mitogen/plugins/strategy and strategy =
 # mitogen_linear; the 0.3.54 wheel has ansible_mitogen/plugins/strategy/mitogen_linear.py).
 MITOGEN_STRATEGY = "mitogen_linear"
+# ansible-core's internal_poll_interval ([defaults], no environment variable): how long the
+# strategy sleeps between checks for task results, 0.001 s by default; "Higher values are more
+# suitable for Ansible usage in automation scenarios, when UI responsiveness is not required but
+# CPU usage might be a concern" (ansible-core 2.16 lib/ansible/config/base.yml,
+# DEFAULT_INTERNAL_POLL_INTERVAL). Variant "poll:S" runs with S seconds.
+ANSIBLE_CFG = Path(__file__).resolve().parents[1] / "ansible.cfg"
+
+
+@contextlib.contextmanager
+def poll_interval(seconds: float | None) -> Any:
+    """ansible.cfg with internal_poll_interval = seconds for the block (provision.py points
+    ANSIBLE_CONFIG at this file, so no environment variable can carry it), then as it was."""
+    if seconds is None:
+        yield
+        return
+    before = ANSIBLE_CFG.read_text()
+    lines = [ln for ln in before.splitlines() if not ln.startswith("internal_poll_interval")]
+    at = lines.index("[defaults]") + 1
+    ANSIBLE_CFG.write_text("\n".join([*lines[:at], f"internal_poll_interval = {seconds}", *lines[at:]]) + "\n")
+    try:
+        yield
+    finally:
+        ANSIBLE_CFG.write_text(before)
 
 
 def variant_env(name: str, mitogen_dir: str | None) -> dict[str, str]:
     """The environment a no-op variant runs under (ansible-runner passes ours on to ansible-playbook)."""
-    if name == "baseline":
+    if name == "baseline" or name.startswith("poll:"):
         return {}
     if name == "mitogen":
         if not mitogen_dir:
@@ -191,8 +214,10 @@ def noop_variants(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 env = variant_env(name, args.mitogen_dir)
                 saved = {k: os.environ.get(k) for k in env}
                 os.environ.update(env)
+                poll = float(name.split(":", 1)[1]) if name.startswith("poll:") else None
                 try:
-                    row = {"variant": name, "repeat": rep} | measured_run(cg, inv, args.forks, tags=args.tags)
+                    with poll_interval(poll):
+                        row = {"variant": name, "repeat": rep} | measured_run(cg, inv, args.forks, tags=args.tags)
                 finally:
                     for k, v in saved.items():
                         if v is None:
