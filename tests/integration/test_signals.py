@@ -275,6 +275,8 @@ def test_the_artifact_server_dying_mid_download(
     bad = first.hosts[served]
     assert bad.status == "failed" and "Download the torch wheel" in bad.failed_task, bad
     assert bad.message and "\n" not in bad.message, bad.message
+    # get_url saw a short file fail the pin: the line says so and what to do
+    assert bad.message.startswith("the download does not match its pinned sha256 (cut short"), bad.message
     assert first.hosts[direct].status == "ok", first.hosts[direct]  # the other board finished
     assert (inventory.parent / "tx2setup.lock").read_bytes() == lock  # nothing committed lost
 
