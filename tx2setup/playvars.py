@@ -141,6 +141,9 @@ def play_vars(
     # JSON round trip: tuples become lists, exactly as `inventory check --json` prints them
     facts: dict[str, Any] = json.loads(json.dumps({**p.ansible_vars(), **routed}))
     facts["tx2setup_plan"] = json.loads(json.dumps(p.to_dict()))
+    # the on-board harness the acceptance role copies: this package's own bench/ (a collection
+    # installed from its tarball has no checkout beside its playbooks to find it in)
+    facts["tx2setup_bench_src"] = str(Path(__file__).resolve().parent / "bench")
     return facts, unpinned
 
 

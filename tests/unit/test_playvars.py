@@ -81,3 +81,11 @@ def test_duplicate_address_names_the_earlier_board() -> None:
     assert playvars.duplicate_of("b2", where, {"b1": where, "b3": where}) == "b1"
     assert playvars.duplicate_of("b1", where, {"b2": where}) is None
     assert playvars.address_of({"ansible_host": "Board.Local.", "ansible_port": "2201"}) == ("board.local", 2201)
+
+
+def test_the_acceptance_role_is_told_where_the_harness_is(tmp_path: Path) -> None:
+    """A collection installed from its tarball has no checkout beside its playbooks: the plan
+    action names the package's own bench/, which the acceptance role copies to the board."""
+    f, _ = facts(tmp_path)
+    src = Path(str(f["tx2setup_bench_src"]))
+    assert (src / "__main__.py").is_file() and src.parent.name == "tx2setup"
