@@ -193,22 +193,34 @@ def _bench_gone(fleet: Any, name: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def torch_pair(sim_fleet: Any) -> Iterator[tuple[Path, list[str]]]:
-    """Two new boards that plan pytorch alone (the benchmark needs torch; nothing else is
-    worth the minutes here), for the artifact-server and verify tests of this module."""
-    names = [f"torch-{uuid.uuid4().hex[:6]}" for _ in range(2)]
-    sim_fleet.fleet.up([BoardSpec("xavier-nx", "5.1.2", n) for n in names])
+def session_boards(sim_fleet: Any) -> tuple[Path, list[str]]:
+    """The session's two boards, provisioned (a no-op in the whole suite: this module runs
+    after test_verify's): the verify tests need torch on two boards, and booting and
+    provisioning two more cost CI ~10 minutes."""
+    result = provision.run(sim_fleet.inventory, forks=8)
+    assert result.ok, [(h.name, h.failed_task, h.message) for h in result.bad_hosts]
+    return sim_fleet.inventory, [b.name for b in sim_fleet.boards]
+
+
+@pytest.fixture
+def torch_pair(sim_fleet: Any, session_boards: tuple[Path, list[str]]) -> Iterator[tuple[Path, list[str]]]:
+    """A new board that plans pytorch alone (it downloads the torch wheel: nothing else is
+    worth the minutes here) and the session's Xavier, provisioned already, as its line in
+    the session inventory has it (the board that must finish while the other's download dies)."""
+    name = f"torch-{uuid.uuid4().hex[:6]}"
+    xavier = sim_fleet.board(module="xavier-nx").name
+    sim_fleet.fleet.up([BoardSpec("xavier-nx", "5.1.2", name)])
     try:
-        inventory = sim_fleet.fleet.write_inventory(sim_fleet.sim_dir / "signals-torch.ini", names=names)
+        inventory = sim_fleet.fleet.write_inventory(sim_fleet.sim_dir / "signals-torch.ini", names=[name, xavier])
         text = inventory.read_text()
-        for name in names:
-            line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
-            text = text.replace(line, line + " components=pytorch", 1)
-        inventory.write_text(text)
-        yield inventory, names
+        line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
+        text = text.replace(line, line + " components=pytorch", 1)
+        session_line = next(ln for ln in session_boards[0].read_text().splitlines() if ln.startswith(xavier + " "))
+        line = next(ln for ln in text.splitlines() if ln.startswith(xavier + " "))
+        inventory.write_text(text.replace(line, session_line, 1))
+        yield inventory, [name, xavier]
     finally:
-        for name in names:
-            sim_fleet.fleet.destroy_board(name)
+        sim_fleet.fleet.destroy_board(name)
 
 
 def _serve(inventory: Path, port: int) -> subprocess.Popen[str]:
@@ -293,11 +305,9 @@ def test_the_artifact_server_dying_mid_download(
 
 
 def test_verify_sigint_then_sigkill_while_the_second_benchmark_runs(
-    sim_fleet: Any, torch_pair: tuple[Path, list[str]], tmp_path: Path
+    sim_fleet: Any, session_boards: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
-    inventory, (first, second) = torch_pair
-    prov = provision.run(inventory, forks=2)  # a no-op after the test above
-    assert prov.ok, [(h.name, h.failed_task, h.message) for h in prov.bad_hosts]
+    inventory, (first, second) = session_boards
     db = tmp_path / "history.db"
     # one board at a time: the first is judged and stored before the second's benchmark starts
     args = ("verify", "-i", str(inventory), "--db", str(db), "--duration", "20", "--forks", "1")
@@ -341,12 +351,13 @@ def test_verify_sigint_then_sigkill_while_the_second_benchmark_runs(
 
 
 def test_net_flaky_during_the_benchmark_gives_a_measured_verdict_or_unreachable(
-    sim_fleet: Any, torch_pair: tuple[Path, list[str]], tmp_path: Path
+    sim_fleet: Any, session_boards: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
     """Packets to and from the board lost (net-flaky, 30 %) from the moment its benchmark
     starts: the verdict is one the benchmark measured (it ran on the board, whole), or the
     board is `unreachable`; never a PASS/FAIL without figures, never a traceback."""
-    inventory, (board, _) = torch_pair
+    inventory, _ = session_boards
+    board = sim_fleet.board(module="xavier-nx").name
     out = tmp_path / "v.json"
     args = ("verify", "-i", str(inventory), "--limit", board, "--db", str(tmp_path / "h.db"))
     run = Cli(*args, "--duration", "10", "--target-fps", "1", "--json", str(out))
