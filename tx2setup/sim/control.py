@@ -27,10 +27,10 @@ from tx2setup.sim.board import SimBoard, SimBoardStatus
 from tx2setup.sim.hostcmd import require_root, require_tools, run
 from tx2setup.sim.locking import locked
 from tx2setup.sim.paths import Layout
-from tx2setup.sim.procs import alive, children_map, port_in_use, signal_pid, ssh_banner, wait_for
+from tx2setup.sim.procs import alive, children_map, logins_open, port_in_use, signal_pid, ssh_banner, wait_for
 from tx2setup.sim.spec import BoardSpec, assign_names, check, from_args
 
-BOOT_TIMEOUT = 60.0  # seconds for sshd to answer; a first boot on a busy 2-core host takes ~2 s
+BOOT_TIMEOUT = 180.0  # seconds until the user can log in; ~2 s on an idle 2-core host, minutes under load (32 boards)
 
 
 @dataclass
@@ -318,8 +318,14 @@ class Fleet:
 
         def watch(b: SimBoard) -> None:
             # one watcher per board, so a board whose banner is slow never delays the
-            # probe (and the measured boot time) of another
-            up = wait_for(lambda: ssh_banner(b.address) or not alive(starting[b.name]), BOOT_TIMEOUT)
+            # probe (and the measured boot time) of another.
+            # sshd answering is not enough: until systemd-user-sessions removes /run/nologin,
+            # pam_nologin refuses every login but root's ("System is booting up"), and the
+            # boards log in as the default user, as a freshly flashed Jetson's do
+            up = wait_for(
+                lambda: (ssh_banner(b.address) and logins_open(starting[b.name])) or not alive(starting[b.name]),
+                BOOT_TIMEOUT,
+            )
             if up and alive(starting[b.name]):
                 answered[b.name] = time.monotonic() - launched[b.name]
 
@@ -327,14 +333,19 @@ class Fleet:
             with ThreadPoolExecutor(max_workers=min(len(pending), 64)) as pool:
                 list(pool.map(watch, pending))
         self.boot_seconds = {n: round(t, 2) for n, t in answered.items()}
-        failed = [b for b in pending if b.name not in answered and not ssh_banner(b.address)]
+        failed = [
+            b
+            for b in pending
+            if b.name not in answered and not (ssh_banner(b.address) and logins_open(starting[b.name]))
+        ]
         for b in failed:
             board.stop(b)
         if failed:
             b = failed[0]
             tail = _last_line(b.board_dir / "console.log")
             raise EnvironmentProblem(
-                f"board {b.name} did not answer SSH on {b.address}:22 within {BOOT_TIMEOUT:g} s: {tail} "
+                f"board {b.name} did not let its user log in over SSH on {b.address}:22 "
+                f"within {BOOT_TIMEOUT:g} s: {tail} "
                 f"(log: {b.board_dir / 'console.log'})"
             )
 

@@ -126,6 +126,22 @@ def ssh_banner(address: str, port: int = 22, timeout: float = 0.5) -> bool:
         return False
 
 
+def logins_open(top: int) -> bool:
+    """True once the board whose launcher is `top` (unshare -> nspawn -> systemd) lets users
+    log in: its /run/nologin is gone. systemd-tmpfiles creates that file at boot
+    (tmpfiles.d/systemd-nologin.conf) and systemd-user-sessions.service removes it; until then
+    pam_nologin(8) refuses every user but root."""
+    kids = children_map()
+    for nspawn in kids.get(top, []):
+        for child in kids.get(nspawn, []):
+            try:
+                if (PROC / str(child) / "comm").read_text().strip() == "systemd":
+                    return not (PROC / str(child) / "root" / "run" / "nologin").exists()
+            except OSError:
+                continue
+    return False
+
+
 def port_in_use(address: str, port: int) -> bool:
     """True if something listens on address:port (we try to bind it ourselves)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
