@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches what the tests start. A suite launched in the background of a
+    non-interactive shell (`cmd &`, nohup, some CI runners) inherits SIGINT ignored (bash(1):
+    background commands ignore SIGINT without job control); Python then installs no
+    KeyboardInterrupt handler, and every child inherits the ignore, so the Ctrl-C tests
+    (tests/flash, tests/integration/test_signals.py) would hang on a process that cannot
+    be interrupted. A handler (not SIG_IGN) resets to the default in exec'd children."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass

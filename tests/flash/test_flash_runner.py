@@ -164,16 +164,20 @@ def _poll(condition: Callable[[], bool], deadline_s: float = 20.0) -> bool:
     return condition()
 
 
-def _interrupt_when(condition: Callable[[], bool]) -> threading.Thread:
-    """SIGINT to this process (what Ctrl-C sends) once `condition` holds: Python raises KeyboardInterrupt."""
+def _interrupt_when(condition: Callable[[], bool]) -> tuple[threading.Thread, list[bool]]:
+    """SIGINT to this process (what Ctrl-C sends) once `condition` holds: Python raises
+    KeyboardInterrupt. The list says whether it held; at the deadline (generous: a loaded
+    2-core CI host is slow to start two stand-in flashers) the SIGINT goes anyway, so a
+    test whose condition never comes fails then, not after the tool's own timeout."""
+    met: list[bool] = []
 
     def run() -> None:
-        if _poll(condition):
-            os.kill(os.getpid(), signal.SIGINT)
+        met.append(_poll(condition, 180.0))
+        os.kill(os.getpid(), signal.SIGINT)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    return thread
+    return thread, met
 
 
 def _hanging(log: Path) -> Callable[[], bool]:
@@ -185,10 +189,11 @@ def test_ctrl_c_kills_the_flash_tool_and_its_children(
 ) -> None:
     monkeypatch.setenv("STANDIN_HANG_PORTS", "1-2.1")
     log = tmp_path / "a.log"
-    thread = _interrupt_when(_hanging(log))
+    thread, met = _interrupt_when(_hanging(log))
     with pytest.raises(KeyboardInterrupt):
         runner.flash_one(A, _flash_sh(A.port), bsp, log, 600)
     thread.join()
+    assert met == [True], "the stand-in never reached its APP partition"
     # the stand-in (its own session, so the SIGINT never reached it) and its `sleep` are gone
     assert _poll(lambda: processes_with(token) == [], 10.0), processes_with(token)
     assert "tx2setup: interrupted: killed ./flash.sh and its children" in log.read_text()
@@ -205,10 +210,11 @@ def test_ctrl_c_during_a_massflash_kills_every_child_and_says_so_per_board(
         found = list((bsp / "initrdlog").glob("flash_*.log")) if (bsp / "initrdlog").exists() else []
         return len(found) == 2 and all("Writing partition APP with system.img" in p.read_text() for p in found)
 
-    thread = _interrupt_when(both_hanging)
+    thread, met = _interrupt_when(both_hanging)
     with pytest.raises(KeyboardInterrupt):
         runner.flash_mass([A, B], build, flash, bsp, logs, 600)
     thread.join()
+    assert met == [True], "the two stand-in flashers never both reached their APP partition"
     assert _poll(lambda: processes_with(token) == [], 10.0), processes_with(token)
     for t in (A, B):
         text = (logs / f"{t.name}.log").read_text()
