@@ -32,6 +32,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tx2setup import cache
 from tx2setup.sim import BoardSpec, Fleet, SimBoard, httpd
 from tx2setup.sim.base import NORMAL_PASSWORD
 from tx2setup.sim.control import State
@@ -56,7 +57,7 @@ def require_sim() -> None:
 
 
 def _open_files(pid_dir: Path) -> list[str]:
-    out = []
+    out: list[str] = []
     try:
         fds = list((pid_dir / "fd").iterdir())
     except OSError:
@@ -178,6 +179,18 @@ def sim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleetHand
     left = sim_leftovers(sim_dir)
     assert not left, f"sim_fleet teardown left: {left}"
     assert upstream_leftover(fleet, http.port, http.http_pid) is None
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path) -> Iterator[Path]:
+    """A cache directory of the test's own (TX2SETUP_CACHE) for what the test runs in-process."""
+    old = os.environ.get(cache.CACHE_ENV)
+    os.environ[cache.CACHE_ENV] = str(tmp_path / "cache")
+    yield tmp_path / "cache"
+    if old is None:
+        os.environ.pop(cache.CACHE_ENV, None)
+    else:
+        os.environ[cache.CACHE_ENV] = old
 
 
 @pytest.fixture

@@ -15,29 +15,17 @@ interrupted dpkg and wait for the lock), and the run after it changes nothing.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tx2setup import cache, provision
+from tx2setup import provision
 from tx2setup.sim import SimBoard, fault
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def private_cache(tmp_path: Path) -> Iterator[Path]:
-    old = os.environ.get(cache.CACHE_ENV)
-    os.environ[cache.CACHE_ENV] = str(tmp_path / "cache")
-    yield tmp_path / "cache"
-    if old is None:
-        os.environ.pop(cache.CACHE_ENV, None)
-    else:
-        os.environ[cache.CACHE_ENV] = old
 
 
 def _cut_when_dpkg_configures(fleet: Any, name: str, done: list[str]) -> None:

@@ -120,17 +120,6 @@ def board_line(lines: list[str], board: str) -> list[str]:
     return [ln for ln in lines if ln.startswith(f"{board}: ")]
 
 
-@pytest.fixture
-def private_cache(tmp_path: Path) -> Iterator[Path]:
-    old = os.environ.get(cache.CACHE_ENV)
-    os.environ[cache.CACHE_ENV] = str(tmp_path / "cache")
-    yield tmp_path / "cache"
-    if old is None:
-        os.environ.pop(cache.CACHE_ENV, None)
-    else:
-        os.environ[cache.CACHE_ENV] = old
-
-
 def _converges_then_no_change(inventory: Path, names: list[str]) -> None:
     second = provision.run(inventory, tags="jetson_base")
     assert second.ok, {h.name: (h.status, h.failed_task, h.message) for h in second.bad_hosts}

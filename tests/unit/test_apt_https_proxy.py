@@ -18,7 +18,6 @@ import ssl
 import threading
 import urllib.request
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from cryptography import x509
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.unit.test_aptproxy import _CountingMirror
 from tx2setup import aptproxy
 from tx2setup import matrix as mx
 
@@ -96,17 +96,6 @@ def _ca_and_server_cert(tmp: Path) -> tuple[Path, Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return paths
-
-
-class _CountingMirror(http.server.SimpleHTTPRequestHandler):
-    seen: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.seen.append(self.path)
-        super().do_GET()
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.mark.skipif(
