@@ -290,6 +290,8 @@ def index_installs(plans: Iterable[Any]) -> dict[str, str]:
     return out
 
 
+WHEELHOUSE_PREFIX = "wheelhouse"  # URL prefix and directory name: tx2setup/wheelhouse.py DIR_NAME
+WHEELHOUSE_INDEX = "index.html"
 MAX_URL_PATH = 1024  # longer than any cache key (tool/version/file name) will ever be
 
 
@@ -313,6 +315,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not rel or "\0" in rel or len(rel) > MAX_URL_PATH:
             return None  # a NUL or a path longer than any cache key: no such file
         root = self.server.root
+        # /wheelhouse/<tag>/ is the wheelhouse (artifact keys start with 12 hex digits, so the
+        # two never meet); its directory URL is the find-links page pip reads
+        top, _, rest = rel.partition("/")
+        if top == WHEELHOUSE_PREFIX and self.server.wheelhouse is not None:
+            root, rel = self.server.wheelhouse, rest
+            if rel.endswith("/") and rel.count("/") == 1:
+                rel += WHEELHOUSE_INDEX
+        if not rel or any(part.startswith(".") for part in rel.split("/")):
+            return None  # a wheelhouse being filled (.<tag>.tmp-PID) is not served
         try:
             target = (root / rel).resolve()
             if not target.is_relative_to(root) or not target.is_file():
@@ -367,7 +378,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status = 206
         length = end - start + 1
         self.send_response(status)
-        self.send_header("Content-Type", "application/octet-stream")
+        # pip reads a find-links URL as a page only when it is text/html (pip's collector.py,
+        # _ensure_api_response: "Skipping page ... because ... Content-Type")
+        html = target.name == WHEELHOUSE_INDEX
+        self.send_header("Content-Type", "text/html; charset=utf-8" if html else "application/octet-stream")
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(length))
         if status == 206:
@@ -375,6 +389,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if not body:
             return
+        wheel = self.server.note(target)
         sent = 0
         with target.open("rb") as fh:
             fh.seek(start)
@@ -385,11 +400,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 # Counted before the write: a client can hold the last byte before write()
                 # returns here, and a count made afterwards raced whoever read bytes_served
                 # right after its download (seen in CI: 9807 of 10489 bytes counted).
-                self.server.count(len(block))
+                self.server.count(len(block), wheel)
                 try:
                     self.wfile.write(block)
                 except (BrokenPipeError, ConnectionResetError):
-                    self.server.count(-len(block))
+                    self.server.count(-len(block), wheel)
                     break
                 sent += len(block)
 
@@ -400,24 +415,41 @@ class _Server(http.server.ThreadingHTTPServer):
     # downloads at once wait for SYN retries (1 s, 3 s, 7 s, ...); 256 takes a lab's burst.
     request_queue_size = 256
 
-    def __init__(self, addr: tuple[str, int], root: Path) -> None:
+    def __init__(self, addr: tuple[str, int], root: Path, wheelhouse: Path | None = None) -> None:
         super().__init__(addr, _Handler)
         self.root = root.resolve()
+        self.wheelhouse = wheelhouse.resolve() if wheelhouse is not None else None
         self.bytes_served = 0
+        self.wheel_bytes_served = 0
+        self.wheel_requests: list[str] = []  # <tag>/<file> of each wheelhouse GET, in order
         self._lock = threading.Lock()
 
-    def count(self, n: int) -> None:
+    def count(self, n: int, wheel: bool = False) -> None:
         with self._lock:
-            self.bytes_served += n
+            if wheel:
+                self.wheel_bytes_served += n
+            else:
+                self.bytes_served += n
+
+    def note(self, target: Path) -> bool:
+        """Log a wheelhouse request (the run record's proof of where a board's wheels came
+        from); True when `target` is in the wheelhouse."""
+        if self.wheelhouse is None or not target.is_relative_to(self.wheelhouse):
+            return False
+        with self._lock:
+            self.wheel_requests.append(target.relative_to(self.wheelhouse).as_posix())
+        return True
 
 
 class CacheServer:
     """Serve a cache's artifacts directory over HTTP for the duration of a `with` block."""
 
-    def __init__(self, root: Path, bind: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, root: Path, bind: str = "127.0.0.1", port: int = 0, wheelhouse: Path | None = None) -> None:
         root.mkdir(parents=True, exist_ok=True)
+        if wheelhouse is not None:
+            wheelhouse.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = _Server((bind, port), root)
+            self._server = _Server((bind, port), root, wheelhouse)
         except OSError as exc:
             raise EnvironmentProblem(f"cannot serve the artifact cache on {bind}:{port}: {exc.strerror}") from None
         self._thread = threading.Thread(target=self._server.serve_forever, name="tx2setup-cache", daemon=True)
@@ -432,6 +464,16 @@ class CacheServer:
     @property
     def bytes_served(self) -> int:
         return self._server.bytes_served
+
+    @property
+    def wheel_requests(self) -> list[str]:
+        """`<tag>/<file>` of each wheelhouse file sent (the index page included), in order."""
+        return list(self._server.wheel_requests)
+
+    @property
+    def wheelhouse_bytes_served(self) -> int:
+        """Bytes sent from the wheelhouse (pages and wheels); not in bytes_served."""
+        return self._server.wheel_bytes_served
 
     def url_for(self, key: str) -> str:
         return f"{self.base_url}/{urllib.parse.quote(key, safe='/+')}"
