@@ -183,6 +183,35 @@ def return_case(fn: Callable[..., torch.Tensor], make: Callable[[], tuple[Any, .
     return worst
 
 
+def write_case(fn: Callable[[torch.Tensor, torch.Tensor], None], dtype: torch.dtype, device: str) -> dict[str, Any]:
+    """fn(view, src) compiled vs eager, each writing through a strided view of its own zeroed
+    (1, 12, 94, 168) buffer (the network's input, as the pipeline viewed it); whole buffers compared."""
+    cfn = torch.compile(fn, mode="default", fullgraph=True)
+    gen = torch.Generator().manual_seed(13)
+    worst: dict[str, Any] = {"rel_error": 0.0}
+    for _ in range(3):
+        src = torch.rand((1, 2, 3, 94, 168), generator=gen).to(device, dtype)
+        got, want = (torch.zeros((1, 12, 94, 168), device=device, dtype=dtype) for _ in range(2))
+        cfn(got.view(1, 2, 2, 3, 94, 168), src)
+        fn(want.view(1, 2, 2, 3, 94, 168), src)
+        c = _compare(got.float(), want.float())
+        if c["rel_error"] >= worst["rel_error"]:
+            worst = c
+    return worst
+
+
+def copy_into_slot1(slots: torch.Tensor, src: torch.Tensor) -> None:
+    slots[:, :, 1].copy_(src)
+
+
+def copy_shifted_into_slot1(slots: torch.Tensor, src: torch.Tensor) -> None:
+    slots[:, :, 1].copy_(src - 0.5)
+
+
+def copy_into_slot0(slots: torch.Tensor, src: torch.Tensor) -> None:
+    slots[:, :, 0].copy_(src)
+
+
 def cases(device: str, mode: str) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
     gen = torch.Generator().manual_seed(11)
 
@@ -238,6 +267,14 @@ def cases(device: str, mode: str) -> list[tuple[str, Callable[[], dict[str, Any]
         (
             "compiled preprocess into fp32 slots, no graph",
             lambda: pipeline_case(device, "default", torch.float32, False, False),
+        ),
+        # the write alone, no preprocessing: the smallest sequences (added after the H100 run of 2026-12-06)
+        ("one op: slots[:, :, 1].copy_(src), fp32", lambda: write_case(copy_into_slot1, torch.float32, device)),
+        ("one op: slots[:, :, 1].copy_(src), fp16", lambda: write_case(copy_into_slot1, torch.float16, device)),
+        ("one op: slots[:, :, 0].copy_(src), fp32", lambda: write_case(copy_into_slot0, torch.float32, device)),
+        (
+            "two ops: slots[:, :, 1].copy_(src - 0.5), fp32",
+            lambda: write_case(copy_shifted_into_slot1, torch.float32, device),
         ),
         ("returned: permute.float, pool, pool(div 2295), -0.5", lambda: return_case(pre, pair, "default")),
         ("pool, pool(div 2295) on channels_last float", lambda: return_case(pool_pool_div, hwc_float, "default")),

@@ -7,9 +7,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from tests.bench.conftest import FAST
+from tests.bench.detector import (
+    NET,
+    CpuTracedGridDetector,
+    TinyClassifier,
+    TinyDetector,
+    card_yaml,
+    export,
+    seed_weights,
+)
 from tx2setup.bench import cli
 from tx2setup.bench.modelcard import ModelCard
 from tx2setup.bench.postprocess import compare, decode_yolo
@@ -18,74 +26,20 @@ from tx2setup.bench.userpipeline import preprocess_numpy, preprocess_torch
 cv2 = pytest.importorskip("cv2")  # opencv-python-headless, a dev dependency (pyproject)
 
 FRAME_H, FRAME_W, FRAMES = 120, 160, 12
-NET = 128
-
-
-class TinyDetector(nn.Module):
-    """A few convs and a YOLOv5-style head: (B, cells, 5 + classes), xywh in input pixels, sigmoid scores."""
-
-    def __init__(self, classes: int = 3) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, 2, 1)
-        )
-        self.head = nn.Conv2d(16, 5 + classes, 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        f = self.head(torch.relu(self.body(images)))
-        b, c, h, w = f.shape
-        f = f.permute(0, 2, 3, 1).reshape(b, h * w, c)
-        ys = torch.arange(h).view(h, 1).expand(h, w).reshape(1, h * w, 1).float()
-        xs = torch.arange(w).view(1, w).expand(h, w).reshape(1, h * w, 1).float()
-        xy = (f[..., :2].sigmoid() + torch.cat((xs, ys), -1)) * (NET / w)
-        wh = f[..., 2:4].sigmoid() * 48.0
-        return torch.cat((xy, wh, f[..., 4:].sigmoid()), -1)
-
-
-class TinyClassifier(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(3, 8, 3, 2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-def _export(module: nn.Module, shape: tuple, name: str, tmp, input_name: str) -> tuple:
-    torch.manual_seed(0)
-    module.eval()
-    for p in module.parameters():  # seeded weights, independent of construction order
-        p.data = torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.3
-    ts = tmp / (name + ".pt")
-    torch.jit.trace(module, torch.zeros(shape)).save(str(ts))
-    onnx = tmp / (name + ".onnx")
-    kwargs: dict = {"input_names": [input_name], "output_names": ["out"], "opset_version": 13}
-    import inspect
-
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        kwargs["dynamo"] = False
-    torch.onnx.export(module, torch.zeros(shape), str(onnx), **kwargs)
-    return ts, onnx
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("user_model")
-    det_pt, det_onnx = _export(TinyDetector(), (1, 3, NET, NET), "det", tmp, "images")
-    cls_pt, cls_onnx = _export(TinyClassifier(), (1, 3, 64, 64), "cls", tmp, "x")
+    det_pt, det_onnx = export(TinyDetector(), (1, 3, NET, NET), "det", tmp, "images")
+    cls_pt, cls_onnx = export(TinyClassifier(), (1, 3, 64, 64), "cls", tmp, "x")
     video = tmp / "in.avi"
     w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (FRAME_W, FRAME_H))
     rng = np.random.RandomState(0)
     for _ in range(FRAMES):
         w.write(rng.randint(0, 256, (FRAME_H, FRAME_W, 3)).astype(np.uint8))
     w.release()
-    card = tmp / "det.yaml"
-    card.write_text(
-        f"input: {{name: images, size: [{NET}, {NET}], resize: letterbox}}\n"
-        "output: {kind: yolo, conf_threshold: 0.2, labels: [a, b, c]}\n"
-    )
+    card = card_yaml(tmp / "det.yaml")
     return {
         "det_pt": det_pt,
         "det_onnx": det_onnx,
@@ -168,6 +122,20 @@ def test_onnx_and_torch_detector_agree_under_the_iou_rule(files):
         assert compare(ref, got, 1e-3, card) is None
         boxes += len(ref["scores"])
     assert boxes > 0  # the rule was exercised on real boxes
+
+
+def test_the_detector_trace_holds_no_device_and_the_cpu_grid_trace_does(tmp_path):
+    # A grid made with torch.arange in forward is traced as a constant on the tracing device:
+    # the CPU-traced file then adds a CPU tensor to CUDA activations on a GPU backend. The test
+    # detector keeps its grid in a buffer (moved by .to()), so its file runs on any device.
+    x = torch.rand(1, 3, NET, NET)
+    movable = torch.jit.trace(seed_weights(TinyDetector()), x)
+    baked = torch.jit.trace(seed_weights(CpuTracedGridDetector()), x)
+    assert 'device=torch.device("cpu")' not in movable.code
+    assert 'device=torch.device("cpu")' in baked.code
+    torch.testing.assert_close(movable(x), baked(x))  # the same detector either way
+    wide = movable.to(torch.float64)  # the grid follows the module's .to() with the weights
+    assert wide(x.double()).dtype == torch.float64
 
 
 def test_the_iou_rule_fails_a_moved_box_a_wrong_label_and_a_lost_box():
