@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tx2setup import cache, fleet, plan
+from tx2setup import cache, fleet, plan, wheelhouse
 from tx2setup.errors import ChecksumError, InventoryError, UserError
 from tx2setup.matrix import load as load_matrix
 
@@ -141,6 +141,10 @@ def play_vars(
     # JSON round trip: tuples become lists, exactly as `inventory check --json` prints them
     facts: dict[str, Any] = json.loads(json.dumps({**p.ansible_vars(), **routed}))
     facts["tx2setup_plan"] = json.loads(json.dumps(p.to_dict()))
+    # the wheelhouse's find-links page (pytorch_pip_find_links) where the cache server has
+    # one for this board's Python and platform; "" keeps the role's install without it
+    cache_url = _opt_str(hostvars.get(CACHE_URL_VAR))
+    facts["plan_pip_find_links"] = wheelhouse.find_links_url(p, cache_url) if cache_url else ""
     # the on-board harness the acceptance role copies: this package's own bench/ (a collection
     # installed from its tarball has no checkout beside its playbooks to find it in)
     facts["tx2setup_bench_src"] = str(Path(__file__).resolve().parent / "bench")

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from tx2setup import aptproxy, become, board, cache, connection, plan, sshkeys
+from tx2setup import aptproxy, become, board, cache, connection, plan, sshkeys, wheelhouse
 from tx2setup.content import PLAYBOOK, project_root
 from tx2setup.errors import EnvironmentProblem, UserError
 
@@ -312,11 +312,21 @@ class Serving:
     upstream_bytes: int = 0  # fetched from upstream into the cache for this run
     served_bytes: int = 0  # sent to the boards, counted by finish()
     apt_stats: dict[str, object] | None = None
+    wheels: wheelhouse.Synced | None = None
+    wheel_stats: dict[str, object] | None = None
 
     def finish(self, warnings: list[str]) -> None:
         """Before the servers stop: what the cache server sent, the apt proxy's statistics."""
         self.served_bytes = self.server.bytes_served if self.server else 0
         self.apt_stats = aptproxy.finish_run(self.apt_proxy, warnings)
+        if self.wheels is not None and self.server is not None:
+            self.wheel_stats = {
+                "fetched_bytes": self.wheels.fetched_bytes,
+                "served_bytes": self.server.wheelhouse_bytes_served,
+                "files": self.wheels.files,
+                "tags": sorted(self.wheels.filled),
+                "requests": self.server.wheel_requests,
+            }
 
 
 def _board_address(opts: RunOptions, per_board: dict[str, str], name: str) -> str:
@@ -337,8 +347,11 @@ def _serve_artifacts(stack: contextlib.ExitStack, fleet: board.Fleet, opts: RunO
         for url, sha in needed.items():
             store.fetch(url, sha)
         serving.upstream_bytes = store.fetched_bytes
+        serving.wheels = wheelhouse.sync(plans, store)  # pip's wheels, once per (Python, platform)
         bind, per_board = _serve_address(plans)
-        serving.server = stack.enter_context(cache.CacheServer(store.dir, bind=opts.cache_bind or bind))
+        serving.server = stack.enter_context(
+            cache.CacheServer(store.dir, bind=opts.cache_bind or bind, wheelhouse=wheelhouse.root())
+        )
         port = serving.server.base_url.rsplit(":", 1)[1]
         for p in plans:
             serving.hostvars[p.name]["tx2setup_cache_url"] = f"http://{_board_address(opts, per_board, p.name)}:{port}"
@@ -489,6 +502,7 @@ def _record(
         "stats": stats,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "apt_proxy": serving.apt_stats,
+        "wheelhouse": serving.wheel_stats,
         "warnings": warnings,
     }
     Path(result.record).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")

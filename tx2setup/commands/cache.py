@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -91,7 +92,10 @@ def sync(
                 )
     # installed by the boards from a package index (JetPack 6 torch): nothing to fetch or pin
     from_index = [{"requirement": req, "index_url": url} for req, url in c.index_installs(plans).items()]
-    emit_json(json_out, {"lock": str(store.lock.path), "artifacts": rows, "from_index": from_index})
+    wheels = _sync_wheels(plans, store)
+    emit_json(
+        json_out, {"lock": str(store.lock.path), "artifacts": rows, "from_index": from_index, "wheelhouse": wheels}
+    )
     if json_to_stdout(json_out):
         return
     table = [
@@ -107,6 +111,22 @@ def sync(
         table,
         caption=f"pinned in {store.lock.path}",
     )
+
+
+def _sync_wheels(plans: list[Any], store: Any) -> list[dict[str, object]]:
+    """The fleet's pip wheelhouse (tx2setup/wheelhouse.py), after the artifacts: torch's
+    dependencies are read from the cached wheel."""
+    from tx2setup import wheelhouse
+
+    out: list[dict[str, object]] = []
+    for tag, filled in wheelhouse.sync(plans, store).filled.items():
+        size = sum((filled.path / n).stat().st_size for n in filled.files)
+        how = f"fetched {_human(filled.fetched_bytes)}" if filled.fetched_bytes else "already there"
+        progress_line(
+            tag, "cache sync", f"wheelhouse: {len(filled.files)} wheels, {how}, {_human(size)} ({filled.path})"
+        )
+        out.append({"tag": tag, "path": str(filled.path), "files": filled.files, "fetched": filled.fetched_bytes})
+    return out
 
 
 @cache.command("list")
@@ -185,11 +205,17 @@ def serve(inventory: Path, lock: Path | None, bind: str, port: int, apt: bool, a
 
     store = c.ArtifactCache(c.LockFile.load(lock or c.lock_path_for(inventory)))
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(c.CacheServer(store.dir, bind=bind, port=port))
+        from tx2setup import wheelhouse
+
+        server = stack.enter_context(c.CacheServer(store.dir, bind=bind, port=port, wheelhouse=wheelhouse.root()))
         proxy = stack.enter_context(aptproxy.AptProxy(bind=bind, port=apt_port)) if apt else None
         for url, pin, present in store.entries():
             if present:
                 click.echo(f"{server.url_for(pin.key)}  <- {url}")
+        for index in sorted(wheelhouse.root().glob(f"*/{wheelhouse.INDEX}")):
+            click.echo(
+                f"{server.base_url}/{wheelhouse.DIR_NAME}/{index.parent.name}/  <- pip wheelhouse ({index.parent})"
+            )
         click.echo(f"serving {store.dir} at {server.base_url} (Ctrl-C stops)")
         if proxy is not None:
             click.echo(f"apt cache (apt-cacher-ng) at {proxy.url}, cache in {proxy.root}")
