@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -59,7 +59,7 @@ def index(tmp_path: Path) -> Iterator[SimpleNamespace]:
     """A PEP 503 index stand-in: http.server's listing of simple/<name>/ is the project page."""
     top = tmp_path / "index"
     (top / "simple").mkdir(parents=True)
-    handler = type("H", (_Index,), {"requests": []})
+    handler = cast("type[_Index]", type("H", (_Index,), {"requests": []}))  # a request list per test
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(top)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield SimpleNamespace(
