@@ -18,9 +18,11 @@ Fleet scale (issue 14), `--scale`: for each size N, N fresh boards provisioned o
 run's apt-cacher-ng, whose cache is emptied first (so every size starts cold), then a no-op
 re-run. Upstream package bytes come from the proxy's own transfer log (`apt_proxy` in the run
 record): `fetched_bytes` crossed the upstream link, `served_bytes` is what the boards pulled
-and would have crossed it without the proxy. Controller CPU is a cpuacct cgroup holding this
-process for the length of each run: tx2setup, ansible-playbook and its forks, ssh clients and
-their ControlPersist masters (they outlive the run and leave its process tree, not its
+and would have crossed it without the proxy. pip's wheels likewise from the run record's
+`wheelhouse` (the bytes `pip download` added to an emptied wheelhouse, and the cache server's
+count of what the boards pulled); `upstream_total_bytes` = artifacts + debs + wheels.
+Controller CPU is a cpuacct cgroup holding this process for the length of each run: tx2setup,
+ansible-playbook and its forks, ssh clients and their ControlPersist masters (they outlive the run and leave its process tree, not its
 cgroup), the artifact server and apt-cacher-ng. The emulated boards were started before the
 cgroup was entered, so their sshd, Python modules, apt and dpkg are outside it. Peak RSS: the
 cgroup's processes' VmRSS summed, sampled every 0.2 s.
@@ -100,6 +102,7 @@ def measured_run(cg: ControllerCgroup, inv: Path, forks: int, **kw: Any) -> dict
     wall = time.monotonic() - t0
     record = json.loads(Path(res.record).read_text())
     apt = record.get("apt_proxy") or {}
+    wheels = record.get("wheelhouse") or {}
     return {
         "wall_s": round(wall, 1),
         # ssh ControlPersist masters spend a little more after the run; read at once, so it is
@@ -114,6 +117,14 @@ def measured_run(cg: ControllerCgroup, inv: Path, forks: int, **kw: Any) -> dict
         "apt_served_bytes": apt.get("served_bytes"),
         "apt_hits": apt.get("hits"),
         "apt_misses": apt.get("misses"),
+        # pip's wheels (tx2setup/wheelhouse.py): fetched once per (Python, platform) for the fleet
+        "wheel_upstream_bytes": wheels.get("fetched_bytes"),
+        "wheel_served_bytes": wheels.get("served_bytes"),
+        "wheel_files": wheels.get("files"),
+        # every byte the boards install: artifacts + debs + wheels
+        "upstream_total_bytes": res.upstream_bytes
+        + (apt.get("fetched_bytes") or 0)
+        + (wheels.get("fetched_bytes") or 0),
         "warnings": record.get("warnings", []),
     }
 
@@ -122,10 +133,11 @@ def scale(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Fresh and no-op runs of N boards through the proxy; see the module docstring."""
     import shutil
 
-    from tx2setup import aptproxy
+    from tx2setup import aptproxy, wheelhouse
     from tx2setup.sim import BoardSpec, Fleet
 
     os.environ[aptproxy.DIR_ENV] = str(work / "acng")
+    os.environ[wheelhouse.DIR_ENV] = str(work / "wheelhouse")
     fleet = Fleet(work / "sim")
     cg = ControllerCgroup(f"tx2setup-bench-{os.getpid()}")
     rows: list[dict[str, Any]] = []
@@ -136,6 +148,7 @@ def scale(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             fleet.up([BoardSpec(args.module, args.jetpack, name) for name in names])
             inv = fleet.write_inventory(work / f"s{n}.ini", names=names)
             shutil.rmtree(work / "acng", ignore_errors=True)  # every size starts with a cold apt cache
+            shutil.rmtree(work / "wheelhouse", ignore_errors=True)  # and an empty wheelhouse
             fresh = measured_run(cg, inv, args.forks, tags=args.tags, extravars=extra)
             noop = measured_run(cg, inv, args.forks, tags=args.tags, extravars=extra)
             rows.append({"boards": n, "fresh": fresh, "noop": noop})

@@ -49,7 +49,13 @@ ROLE = "pytorch"
 PIP_TIMEOUT_S = 1800  # a cold fetch of a fleet's wheels on a slow uplink; pip retries inside it
 
 
+DIR_ENV = "TX2SETUP_WHEELHOUSE"  # moves the wheelhouse (a benchmark's cold start, a shared disk)
+
+
 def root(cache_root: Path | None = None) -> Path:
+    env = os.environ.get(DIR_ENV)
+    if env and cache_root is None:
+        return Path(env).expanduser()
     return (cache_root or artifact_cache.cache_root()) / DIR_NAME
 
 
