@@ -22,10 +22,10 @@ and would have crossed it without the proxy. pip's wheels likewise from the run 
 `wheelhouse` (the bytes `pip download` added to an emptied wheelhouse, and the cache server's
 count of what the boards pulled); `upstream_total_bytes` = artifacts + debs + wheels.
 Controller CPU is a cpuacct cgroup holding this process for the length of each run: tx2setup,
-ansible-playbook and its forks, ssh clients and their ControlPersist masters (they outlive the run and leave its process tree, not its
-cgroup), the artifact server and apt-cacher-ng. The emulated boards were started before the
-cgroup was entered, so their sshd, Python modules, apt and dpkg are outside it. Peak RSS: the
-cgroup's processes' VmRSS summed, sampled every 0.2 s.
+ansible-playbook and its forks, ssh clients and their ControlPersist masters (they outlive the
+run and leave its process tree, not its cgroup), the artifact server and apt-cacher-ng. The
+emulated boards were started before the cgroup was entered, so their sshd, Python modules, apt
+and dpkg are outside it. Peak RSS: the cgroup's processes' VmRSS summed, sampled every 0.2 s.
 """
 
 from __future__ import annotations
