@@ -22,6 +22,7 @@ fetched once per (Python, platform) by the controller and served beside the arti
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import os
 import re
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import InvalidRequirement, Requirement  # ansible-core's own dependency
 
 from tx2setup import cache as artifact_cache
 from tx2setup import content
@@ -294,6 +295,11 @@ def fill(target: Target, specs: Sequence[str], base: Path | None = None, index_u
     if manifest is not None and all(s in known for s in specs):
         return Filled(tag=target.tag, path=path, fetched_bytes=0, files=have)
     want = known + [s for s in specs if s not in known]
+    if importlib.util.find_spec("pip") is None:  # a venv made --without-pip
+        raise EnvironmentProblem(
+            f"wheelhouse {target.tag}: {sys.executable} has no pip to download {', '.join(want)} with "
+            f"({sys.executable} -m ensurepip adds it)"
+        )
     tmp = home / f".{target.tag}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
