@@ -234,11 +234,12 @@ def test_cli_sync_list_verify(
 ) -> None:
     monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
     inv = _inventory(tmp_path, upstream)
-    assert cli.run(["cache", "sync", "-i", str(inv), "--json"]) == 0
+    # --no-wheels: this torch "wheel" is PAYLOAD, no METADATA to read (test_wheelhouse.py has the wheels)
+    assert cli.run(["cache", "sync", "-i", str(inv), "--json", "--no-wheels"]) == 0
     synced = json.loads(capsys.readouterr().out)
     assert len(synced["artifacts"]) == 2  # the shared wheel once
     assert upstream.bytes_sent == len(PAYLOAD) + 12000
-    assert cli.run(["cache", "sync", "-i", str(inv), "--json"]) == 0
+    assert cli.run(["cache", "sync", "-i", str(inv), "--json", "--no-wheels"]) == 0
     assert all(a["fetched"] == 0 for a in json.loads(capsys.readouterr().out)["artifacts"])
     assert cli.run(["cache", "list", "-i", str(inv), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -268,14 +269,14 @@ def test_torch_from_an_index_is_not_fetched_but_listed(
     assert jp6.torch_wheel_url and jp6.torch_index_url  # the plan keeps both; the cache takes neither
     assert jp6.torch_wheel_url not in cache.plan_artifacts(plans.values())
     assert cache.index_installs(plans.values()) == {"torch==2.5.0": "https://pypi.jetson-ai-lab.io/jp6/cu126"}
-    assert cli.run(["cache", "sync", "-i", str(inv), "--json"]) == 0
+    assert cli.run(["cache", "sync", "-i", str(inv), "--json", "--no-wheels"]) == 0
     synced = json.loads(capsys.readouterr().out)
     assert all("jetson-ai-lab" not in a["url"] for a in synced["artifacts"]) and len(synced["artifacts"]) == 2
     assert synced["from_index"] == [
         {"requirement": "torch==2.5.0", "index_url": "https://pypi.jetson-ai-lab.io/jp6/cu126"}
     ]
     monkeypatch.setenv("COLUMNS", "400")  # the table's cells unwrapped
-    assert cli.run(["cache", "sync", "-i", str(inv)]) == 0
+    assert cli.run(["cache", "sync", "-i", str(inv), "--no-wheels"]) == 0
     out = capsys.readouterr().out
     assert "https://pypi.jetson-ai-lab.io/jp6/cu126 (torch==2.5.0)" in out
     assert "not cached: boards install from the index" in out

@@ -52,6 +52,12 @@ def cache() -> None:
     envvar="TX2SETUP_BSP_MIRROR",
     help="With --with-bsp: base URL that serves the BSP tarballs by file name, instead of NVIDIA's download URLs.",
 )
+@click.option(
+    "--no-wheels",
+    "no_wheels",
+    is_flag=True,
+    help="Skip the pip wheelhouse (numpy and torch's dependencies for the boards' Python and platform).",
+)
 @JSON
 def sync(
     inventory: Path,
@@ -60,6 +66,7 @@ def sync(
     lock: Path | None,
     with_bsp: bool,
     bsp_mirror: str | None,
+    no_wheels: bool,
     json_out: str | None,
 ) -> None:
     """Fetch every artifact the inventory's boards need; pin new ones in the lock file."""
@@ -92,7 +99,7 @@ def sync(
                 )
     # installed by the boards from a package index (JetPack 6 torch): nothing to fetch or pin
     from_index = [{"requirement": req, "index_url": url} for req, url in c.index_installs(plans).items()]
-    wheels = _sync_wheels(plans, store)
+    wheels = [] if no_wheels else _sync_wheels(plans, store)
     emit_json(
         json_out, {"lock": str(store.lock.path), "artifacts": rows, "from_index": from_index, "wheelhouse": wheels}
     )
