@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -229,3 +230,52 @@ def test_served_page_installs_and_a_tampered_wheel_fails_pip(index: SimpleNamesp
         bad = _pip_install(page_url, tmp_path / "site2", "alpha")
     assert bad.returncode != 0
     assert "THESE PACKAGES DO NOT MATCH THE HASHES" in bad.stderr, bad.stderr
+
+
+def _jetpack4_inventory(tmp_path: Path, index: SimpleNamespace) -> Path:
+    """One JetPack 4.6.4 TX2 with pytorch; its torch wheel (a real zip with METADATA) served
+    by the index stand-in's host, so `cache sync` fetches and pins it first."""
+    wheel = make_wheel(
+        tmp_path / "index" / "files", "torch", "1.10.0", requires=('dataclasses; python_version < "3.7"',)
+    )
+    url = index.url.replace("/simple/", f"/files/{wheel.name}")
+    inv = tmp_path / "inv" / "lab.ini"
+    inv.parent.mkdir()
+    inv.write_text(
+        "[tx2]\nb1 ansible_host=127.0.1.201 jetson_module=tx2 jetpack=4.6.4 components=pytorch "
+        f"torch_wheel_url={url} torch_version=1.10.0\n"
+    )
+    (inv.parent / cache.LOCK_NAME).write_text(
+        json.dumps(
+            {"version": 1, "artifacts": {url: {"sha256": cache.sha256_file(wheel), "size": wheel.stat().st_size}}}
+        )
+    )
+    return inv
+
+
+def test_cli_sync_fills_once_and_a_missing_wheel_is_exit_3(
+    index: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tx2setup cache sync`: JetPack 4's specs from the role (pip's bootstrap, the numpy pin) and
+    torch's Requires-Dist (dataclasses on Python 3.6), fetched once; a spec the index has no
+    wheel for is one line and exit 3."""
+    from tx2setup import cli
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_INDEX_URL", index.url)
+    inv = _jetpack4_inventory(tmp_path, index)
+    index.add("pip", "21.3.1")
+    index.add("dataclasses", "0.8")
+    assert cli.run(["cache", "sync", "-i", str(inv), "--json"]) == 3  # no numpy 1.19 in the index
+    err = [ln for ln in capsys.readouterr().err.splitlines() if not re.match(r"\d{4}-\d\d-\d\dT", ln)]  # no progress
+    assert (len(err) == 1 and "numpy>=1.19,<1.20" in err[0]) or "numpy<1.20,>=1.19" in err[0], err
+    assert "manylinux2014_aarch64" in err[0] and "Python 3.6" in err[0], err
+    assert [p.name for p in wheelhouse.root().iterdir()] == []  # nothing half-written
+
+    index.add("numpy", "1.19.5")
+    assert cli.run(["cache", "sync", "-i", str(inv), "--json"]) == 0
+    (house,) = json.loads(capsys.readouterr().out)["wheelhouse"]
+    assert house["tag"] == "cp36-manylinux2014_aarch64" and house["fetched"] > 0
+    assert sorted(n.split("-")[0] for n in house["files"]) == ["dataclasses", "numpy", "pip"]
+    assert cli.run(["cache", "sync", "-i", str(inv), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["wheelhouse"][0]["fetched"] == 0
