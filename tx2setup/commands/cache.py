@@ -112,6 +112,9 @@ def sync(
         (f"{i['index_url']} ({i['requirement']})", "-", "-", "not cached: boards install from the index")
         for i in from_index
     ]
+    table += [
+        (f"{w['path']} (pip wheelhouse)", f"{len(w['files'])} wheels", "-", _human(int(w["fetched"]))) for w in wheels
+    ]
     print_table(
         "Artifacts",
         ["url", "sha256", "size", "fetched now"],
@@ -120,12 +123,12 @@ def sync(
     )
 
 
-def _sync_wheels(plans: list[Any], store: Any) -> list[dict[str, object]]:
+def _sync_wheels(plans: list[Any], store: Any) -> list[dict[str, Any]]:
     """The fleet's pip wheelhouse (tx2setup/wheelhouse.py), after the artifacts: torch's
     dependencies are read from the cached wheel."""
     from tx2setup import wheelhouse
 
-    out: list[dict[str, object]] = []
+    out: list[dict[str, Any]] = []
     for tag, filled in wheelhouse.sync(plans, store).filled.items():
         size = sum((filled.path / n).stat().st_size for n in filled.files)
         how = f"fetched {_human(filled.fetched_bytes)}" if filled.fetched_bytes else "already there"
