@@ -41,6 +41,12 @@ FINDING: dict[str, bool] = {
     "pool, pool(div 2295) on channels_last float": False,
     "pool, pool(div 2295) on contiguous float": False,
     "one pool(div 2295), padding 1, channels_last": False,
+    # second H100 run, 2026-12-06 (benchmarks/results/gpu_call-h100-2026-12-06b/log.txt): the write
+    # through the view alone is right; the with-model case reproduced (rel 1.39) but is too slow
+    # for the test (Z2Color compiled with autotuning)
+    "one op: slots[:, :, 1].copy_(src), fp32": False,
+    "one op: slots[:, :, 1].copy_(src), fp16": False,
+    "two ops: slots[:, :, 1].copy_(src - 0.5), fp32": False,
 }
 
 
@@ -212,6 +218,29 @@ def copy_into_slot0(slots: torch.Tensor, src: torch.Tensor) -> None:
     slots[:, :, 0].copy_(src)
 
 
+def pool_write_case(channels_last: bool, device: str) -> dict[str, Any]:
+    """One avg_pool2d written through the slots view, compiled vs eager: the pool and the write
+    together, the step between the cases measured right (each alone) and wrong (the whole)."""
+
+    def fn(x: torch.Tensor, slots: torch.Tensor) -> None:
+        slots[:, :, 1].copy_(F.avg_pool2d(x, 3, 2, 1).unsqueeze(0))
+
+    cfn = torch.compile(fn, mode="default", fullgraph=True)
+    gen = torch.Generator().manual_seed(17)
+    worst: dict[str, Any] = {"rel_error": 0.0}
+    for _ in range(3):
+        x = torch.rand((2, 3, 2 * 94, 2 * 168), generator=gen).to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        got, want = (torch.zeros((1, 12, 94, 168), device=device) for _ in range(2))
+        cfn(x, got.view(1, 2, 2, 3, 94, 168))
+        fn(x, want.view(1, 2, 2, 3, 94, 168))
+        c = _compare(got, want)
+        if c["rel_error"] >= worst["rel_error"]:
+            worst = c
+    return worst
+
+
 def cases(device: str, mode: str) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
     gen = torch.Generator().manual_seed(11)
 
@@ -276,6 +305,8 @@ def cases(device: str, mode: str) -> list[tuple[str, Callable[[], dict[str, Any]
             "two ops: slots[:, :, 1].copy_(src - 0.5), fp32",
             lambda: write_case(copy_shifted_into_slot1, torch.float32, device),
         ),
+        ("pool then write: slots[:, :, 1].copy_(pool(x)), contiguous", lambda: pool_write_case(False, device)),
+        ("pool then write: slots[:, :, 1].copy_(pool(x)), channels_last", lambda: pool_write_case(True, device)),
         ("returned: permute.float, pool, pool(div 2295), -0.5", lambda: return_case(pre, pair, "default")),
         ("pool, pool(div 2295) on channels_last float", lambda: return_case(pool_pool_div, hwc_float, "default")),
         ("pool, pool(div 2295) on contiguous float", lambda: return_case(pool_pool_div, nchw_float, "default")),

@@ -33,32 +33,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.bench.detector import NET, CpuTracedGridDetector, TinyDetector, card_yaml, export  # noqa: E402
+from tests.bench.detector import (  # noqa: E402
+    NET,
+    VIDEO_FRAMES,
+    VIDEO_H,
+    VIDEO_W,
+    CpuTracedGridDetector,
+    TinyDetector,
+    card_yaml,
+    export,
+    vga_frames,
+)
 from tx2setup.bench.sources import write_y4m  # noqa: E402
 
 TORCH_GPU = "cuda-fp32,cuda-fp16,cuda-fp16-cl,cuda-fp32-graph,cuda-fp16-graph"
 ONNX_BACKENDS = "ort-cpu,ort-cuda,ort-trt"
-VIDEO_H, VIDEO_W, VIDEO_FRAMES = 480, 640, 60
 
 
 def make_video(directory: Path) -> Path:
-    """A 640x480 clip of moving bars over fixed noise: MJPG .avi through OpenCV (the source decodes
-    it with cv2), else .y4m."""
-    yy, xx = np.mgrid[0:VIDEO_H, 0:VIDEO_W]
-    noise = np.random.default_rng(5).integers(0, 40, (VIDEO_H, VIDEO_W, 3), dtype=np.uint8)
-    clip = []
-    for i in range(VIDEO_FRAMES):
-        img = np.empty((VIDEO_H, VIDEO_W, 3), dtype=np.uint8)
-        img[..., 0] = (xx + 5 * i) % 256
-        img[..., 1] = (yy * 2 + 3 * i) % 256
-        img[..., 2] = ((xx // 32 + yy // 32 + i) % 2) * 200
-        clip.append(np.ascontiguousarray(img + noise))
+    """The clip as MJPG .avi through OpenCV (the source decodes it with cv2), else .y4m."""
+    clip = vga_frames(VIDEO_FRAMES)
     try:
         import cv2
 

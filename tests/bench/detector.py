@@ -15,10 +15,12 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 NET = 128  # the detector's square input (height = width)
+VIDEO_H, VIDEO_W, VIDEO_FRAMES = 480, 640, 60  # benchmarks/user_model_gpu.py's clip
 
 
 class TinyDetector(nn.Module):
@@ -99,3 +101,17 @@ def card_yaml(path: Path, conf_threshold: float = 0.2) -> Path:
         f"output: {{kind: yolo, conf_threshold: {conf_threshold}, labels: [a, b, c]}}\n"
     )
     return path
+
+
+def vga_frames(count: int = VIDEO_FRAMES) -> list[np.ndarray]:
+    """RGB 640x480 frames of moving bars over fixed noise (benchmarks/user_model_gpu.py's clip)."""
+    yy, xx = np.mgrid[0:VIDEO_H, 0:VIDEO_W]
+    noise = np.random.default_rng(5).integers(0, 40, (VIDEO_H, VIDEO_W, 3), dtype=np.uint8)
+    clip = []
+    for i in range(count):
+        img = np.empty((VIDEO_H, VIDEO_W, 3), dtype=np.uint8)
+        img[..., 0] = (xx + 5 * i) % 256
+        img[..., 1] = (yy * 2 + 3 * i) % 256
+        img[..., 2] = ((xx // 32 + yy // 32 + i) % 2) * 200
+        clip.append(np.ascontiguousarray(img + noise))
+    return clip

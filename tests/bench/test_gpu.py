@@ -66,3 +66,34 @@ def test_compiled_preprocessing_finding_holds():
         if name in mod.FINDING:
             got[name] = fn()["rel_error"] > 1e-5
     assert got == mod.FINDING
+
+
+def test_user_detector_end_to_end_on_the_gpu_backends(tmp_path):
+    """Issue 16's CUDA loop (userpipeline._CudaOverlapped) on a GPU: the test detector on a video,
+    both pipelines, written frames; fp16 included (its ties are judged by postprocess.compare)."""
+    import json
+
+    cv2 = pytest.importorskip("cv2")
+    from .detector import NET, VIDEO_H, VIDEO_W, TinyDetector, card_yaml, export, vga_frames
+
+    pt, _ = export(TinyDetector(), (1, 3, NET, NET), "det", tmp_path, "images")
+    video = tmp_path / "in.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (VIDEO_W, VIDEO_H))
+    for img in vga_frames(12):
+        w.write(img[:, :, ::-1])
+    w.release()
+    out, js = tmp_path / "out.avi", tmp_path / "r.json"
+    argv = ["--model", str(pt), "--model-card", str(card_yaml(tmp_path / "det.yaml")), "--source", f"video:{video}"]
+    argv += ["--backends", "cuda-fp32,cuda-fp16-graph", "--pipeline", "both", "--write-video", str(out)]
+    assert cli.main([*argv, "--json", str(js), *FAST]) == 0
+    doc = json.loads(js.read_text())
+    assert [r["backend"] for r in doc["results"]] == ["cuda-fp32", "cuda-fp16-graph"]
+    for r in doc["results"]:
+        assert r["correct"], r.get("pipeline_error")
+        opt = r["end_to_end_pipelines"]["optimized"]
+        assert opt["stages"]["h2d"] > 0 and opt["stages"]["inference"] > 0 and opt["stages"]["write"] > 0
+        assert opt["checked_frames"] >= 2 and opt["postprocess_error"] is None
+        cap, n = cv2.VideoCapture(opt["video"]["path"]), 0
+        while cap.read()[0]:
+            n += 1
+        assert n == opt["video"]["frames"] >= 5

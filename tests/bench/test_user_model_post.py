@@ -98,3 +98,83 @@ def test_zero_area_boxes_at_the_frame_edge_match_by_their_coordinates():
     # a zero-area box never matches a real one near it
     real = np.array([[166.5, 375.5, 418.3, 376.0]])
     assert "no match" in compare(ref, dict(ref, boxes=real), 1e-3, card)
+
+
+def _yolo(rows: list) -> np.ndarray:
+    """A (1, N, 7) YOLO output (2 classes) from rows of (cx, cy, w, h, objectness, class 0, class 1)."""
+    return np.asarray([rows], dtype=np.float64)
+
+
+CARD = ModelCard("x", 64, 64, output="yolo", conf_threshold=0.25)
+
+
+def test_rows_are_compared_one_to_one_before_nms():
+    rows = [[20, 20, 10, 10, 0.9, 0.9, 0.1], [44, 44, 10, 10, 0.8, 0.2, 0.8]]
+    ref = decode_yolo(_yolo(rows), CARD, (64, 64))
+    assert compare(ref, decode_yolo(_yolo(rows), CARD, (64, 64)), 1e-3, CARD) is None
+    # the same boxes in swapped rows: the old rule matched them; row by row it is the wrong output
+    swapped = decode_yolo(_yolo([[44, 44, 10, 10, 0.8, 0.8, 0.2], [20, 20, 10, 10, 0.9, 0.1, 0.9]]), CARD, (64, 64))
+    assert "no match" in compare(ref, swapped, 1e-3, CARD)
+    moved = decode_yolo(_yolo([[22, 20, 10, 10, 0.9, 0.9, 0.1], rows[1]]), CARD, (64, 64))  # IoU 0.67
+    assert "no match" in compare(ref, moved, 1e-3, CARD)
+
+
+def test_a_label_tied_within_the_tolerance_may_flip_and_a_clear_one_may_not():
+    ref = decode_yolo(_yolo([[20, 20, 10, 10, 0.9, 0.8833, 0.8829]]), CARD, (64, 64))
+    tie = decode_yolo(_yolo([[20, 20, 10, 10, 0.9, 0.8828, 0.8833]]), CARD, (64, 64))  # as the H100's fp16 did
+    assert tie["labels"].tolist() == [1] and ref["labels"].tolist() == [0]
+    assert compare(ref, tie, 2e-2, CARD) is None
+    clear = decode_yolo(_yolo([[20, 20, 10, 10, 0.9, 0.60, 0.90]]), CARD, (64, 64))
+    ref_clear = decode_yolo(_yolo([[20, 20, 10, 10, 0.9, 0.90, 0.60]]), CARD, (64, 64))
+    assert "no match" in compare(ref_clear, clear, 2e-2, CARD)
+
+
+def _pair_at_iou(dx: float) -> list:
+    # two 20x20 boxes of class 0, the second dx px to the right: IoU = (20 - dx) / (20 + dx)
+    return [[20, 30, 20, 20, 0.9, 0.9, 0.0], [20 + dx, 30, 20, 20, 0.8, 0.9, 0.0]]
+
+
+def test_an_nms_decision_at_its_threshold_may_flip_and_any_other_difference_fails():
+    # IoU 0.4493 in the reference (both kept), 0.4508 here (the second suppressed): both rows
+    # agree within tolerance, only NMS's edge decided differently
+    ref = decode_yolo(_yolo(_pair_at_iou(7.6)), CARD, (64, 64))
+    got = decode_yolo(_yolo(_pair_at_iou(7.58)), CARD, (64, 64))
+    assert len(ref["scores"]) == 2 and len(got["scores"]) == 1
+    assert compare(ref, got, 2e-2, CARD) is None
+    # the same rows, but this backend's kept list lost a box that nothing overlaps: fails
+    far = [[20, 30, 20, 20, 0.9, 0.9, 0.0], [50, 50, 10, 10, 0.8, 0.9, 0.0]]
+    ref_far = decode_yolo(_yolo(far), CARD, (64, 64))
+    lost = dict(decode_yolo(_yolo(far), CARD, (64, 64)))
+    lost.update(boxes=lost["boxes"][:1], scores=lost["scores"][:1], labels=lost["labels"][:1], index=lost["index"][:1])
+    assert "kept by NMS in the reference only" in compare(ref_far, lost, 2e-2, CARD)
+    # and a flip whose overlap is nowhere near the threshold (0.67 on both sides) fails too
+    ref_deep = decode_yolo(_yolo(_pair_at_iou(4.0)), CARD, (64, 64))
+    kept_both = dict(ref_deep, index=np.array([0, 1]), boxes=ref_deep["candidates"]["boxes"])
+    kept_both.update(scores=ref_deep["candidates"]["scores"], labels=ref_deep["candidates"]["labels"])
+    assert "kept by NMS in this backend only" in compare(ref_deep, kept_both, 2e-2, CARD)
+
+
+def test_the_test_detector_in_fp16_passes_the_rule_on_every_frame_with_flips_seen():
+    """The H100's fp16 backends failed the test detector on a tie of two classes (frame 33 of the
+    640x480 clip); fp16 arithmetic on the CPU reproduces those ties. Every frame must pass, and
+    the rule must have been needed (a label or NMS decision differed on some frame)."""
+    import copy
+
+    import torch
+
+    from tests.bench.detector import NET, TinyDetector, seed_weights, vga_frames
+    from tx2setup.bench.userpipeline import preprocess_torch
+
+    card = ModelCard("images", NET, NET, resize="letterbox", output="yolo", conf_threshold=0.2)
+    model = seed_weights(TinyDetector())
+    half = copy.deepcopy(model).half()
+    flips = 0
+    for frame in vga_frames(40):
+        x = torch.zeros(1, 3, NET, NET, dtype=torch.float16)
+        preprocess_torch(torch.from_numpy(frame), card, x)
+        with torch.no_grad():
+            ref = decode_yolo(model.double()(x.double()).numpy(), card, frame.shape[:2])
+            got = decode_yolo(half(x).float().numpy(), card, frame.shape[:2])
+        assert compare(ref, got, 2e-2, card) is None
+        flips += ref["index"].tolist() != got["index"].tolist() or ref["labels"].tolist() != got["labels"].tolist()
+    assert flips >= 1
