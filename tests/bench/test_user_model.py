@@ -342,3 +342,29 @@ def test_bad_input_is_one_line(case, files, tmp_path, capsys):
 
 def test_z2color_video_that_cannot_be_opened_is_one_line(tmp_path, capsys):
     _one_line(capsys, ["--source", f"video:{_junk(tmp_path, 'z.avi')}"], "--source video:", "z.avi")
+
+
+def test_a_cpu_traced_file_failing_on_a_gpu_backend_says_why_in_one_line(tmp_path):
+    # what the H100 printed (2026-12-06) for det_cpu_grid.pt on cuda-fp32 was only the first
+    # line of TorchScript's error: "The following operation failed in the TorchScript interpreter."
+    from tx2setup.bench.backends import TorchBackend
+    from tx2setup.bench.cli import failure_line
+    from tx2setup.bench.spec import load_spec
+
+    pt, _ = export(CpuTracedGridDetector(), (1, 3, NET, NET), "det_cpu_grid", tmp_path, "images")
+    spec = load_spec(str(pt), input_shapes=[f"images=1x3x{NET}x{NET}"])
+    exc = RuntimeError(
+        "The following operation failed in the TorchScript interpreter.\n"
+        "Traceback of TorchScript, serialized code (most recent call last):\n"
+        '  File "code/__torch__/tests/bench/detector.py", line 30, in forward\n'
+        "RuntimeError: Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!\n"
+    )
+    line = failure_line(exc, spec, TorchBackend("cuda-fp32"))
+    assert "\n" not in line and line.startswith("RuntimeError: Expected all tensors to be on the same device")
+    assert "det_cpu_grid.pt has device cpu written into its TorchScript code" in line
+    movable, _ = export(TinyDetector(), (1, 3, NET, NET), "det", tmp_path, "images")
+    clean = failure_line(
+        exc, load_spec(str(movable), input_shapes=[f"images=1x3x{NET}x{NET}"]), TorchBackend("cuda-fp32")
+    )
+    assert "written into" not in clean  # no hint where the file holds no device
+    assert failure_line(ValueError("bad\nmore"), spec, TorchBackend("cpu-fp32", device="cpu")) == "ValueError: bad"

@@ -318,7 +318,7 @@ def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
         backend.failed = "prepare failed: %s" % exc
         return None
     except Exception as exc:  # a backend that cannot build here is reported, not fatal
-        backend.failed = "prepare failed: %s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        backend.failed = "prepare failed: " + failure_line(exc, spec, backend)
         return None
     entry = backend.info()
     entry["description"] = backend.description
@@ -360,6 +360,33 @@ def _bench_one(backend, spec, args, policy, pipelines, run_e2e, seed, telemetry)
     if backend.is_cuda:
         torch.cuda.empty_cache()
     return entry
+
+
+TS_INTERPRETER = "The following operation failed in the TorchScript interpreter"
+CPU_BAKED = 'device=torch.device("cpu")'
+
+
+def failure_line(exc, spec, backend):
+    # type: (BaseException, object, object) -> str
+    """One line saying why a backend failed to prepare.
+
+    A TorchScript error's first line is only ``The following operation failed in the TorchScript
+    interpreter.`` (seen on an H100, 2026-12-06); its cause is the message's last line. A file
+    traced on the CPU can hold ``device=torch.device("cpu")`` in its code (torch.arange/zeros in
+    forward, traced): on a GPU backend that is the likely cause, and the line says so."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = "%s: %s" % (type(exc).__name__, lines[0] if lines else "")
+    if lines and lines[0].startswith(TS_INTERPRETER):
+        text = lines[-1]  # "RuntimeError: Expected all tensors to be on the same device, ..."
+    module = getattr(spec, "module", None)
+    if getattr(backend, "is_cuda", False) and getattr(spec, "kind", "") == "torchscript" and module is not None:
+        codes = [getattr(m, "code", "") for _, m in module.named_modules()]
+        if any(CPU_BAKED in str(c) for c in codes):
+            text += (
+                " (%s has device cpu written into its TorchScript code, as torch.jit.trace records "
+                "tensors made in forward: trace it on the GPU, or give its ONNX export)" % spec.name
+            )
+    return text
 
 
 def _window(telemetry, t0):
