@@ -21,6 +21,7 @@ fetched once per (Python, platform) by the controller and served beside the arti
 
 from __future__ import annotations
 
+import fcntl
 import html
 import importlib.util
 import json
@@ -286,8 +287,17 @@ def _write_index(path: Path, tag: str, specs: list[str], files: dict[str, str]) 
 
 
 def fill(target: Target, specs: Sequence[str], base: Path | None = None, index_url: str | None = None) -> Filled:
-    """Make the target's wheelhouse hold wheels for `specs`; see the module docstring."""
+    """Make the target's wheelhouse hold wheels for `specs`; see the module docstring. Two
+    runs on one controller (two engineers' provisions) take turns: the second finds the
+    first's wheelhouse and fetches nothing."""
     home = base or root()
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / ".lock").open("a") as lock:  # a dot-name: never served
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fill(target, specs, home, index_url)
+
+
+def _fill(target: Target, specs: Sequence[str], home: Path, index_url: str | None) -> Filled:
     path = home / target.tag
     manifest = _manifest(path)
     have = _verified(path, manifest) if manifest else {}

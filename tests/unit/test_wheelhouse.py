@@ -155,7 +155,7 @@ def test_fill_once_then_no_op_then_only_what_is_new(index: SimpleNamespace, tmp_
     more = wheelhouse.fill(AARCH64_36, ["gamma"], base, index.url)
     assert more.fetched_bytes == c.stat().st_size  # alpha and beta were not fetched again
     assert sorted(more.files) == sorted([a.name, b.name, c.name])
-    assert [p.name for p in base.iterdir()] == [AARCH64_36.tag]  # no temporary directory left
+    assert sorted(p.name for p in base.iterdir()) == [".lock", AARCH64_36.tag]  # no temporary directory left
 
 
 def test_a_spec_with_no_wheel_is_one_line_and_changes_nothing(index: SimpleNamespace, tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_a_spec_with_no_wheel_is_one_line_and_changes_nothing(index: SimpleNames
     assert "\n" not in msg
     assert "native>=1" in msg and "manylinux2014_aarch64" in msg and "Python 3.6" in msg and "no wheel" in msg
     assert (before.path / "wheelhouse.json").read_text() == manifest
-    assert [p.name for p in base.iterdir()] == [AARCH64_36.tag]
+    assert sorted(p.name for p in base.iterdir()) == [".lock", AARCH64_36.tag]
 
 
 def test_no_network_is_one_line(tmp_path: Path) -> None:
@@ -183,8 +183,7 @@ def test_no_network_is_one_line(tmp_path: Path) -> None:
         wheelhouse.fill(X86_311, ["sympy>=1.13.3"], tmp_path / "wh", dead)
     msg = str(exc.value)
     assert "sympy>=1.13.3" in msg and "manylinux_2_28_x86_64" in msg and "unreachable" in msg, msg
-    assert not (tmp_path / "wh" / X86_311.tag).exists()
-    assert list((tmp_path / "wh").iterdir()) == []
+    assert [p.name for p in (tmp_path / "wh").iterdir()] == [".lock"]
 
 
 def test_a_changed_wheel_is_refused_on_the_controller(index: SimpleNamespace, tmp_path: Path) -> None:
@@ -271,7 +270,7 @@ def test_cli_sync_fills_once_and_a_missing_wheel_is_exit_3(
     assert len(err) == 1, err
     assert "numpy<1.20,>=1.19" in err[0], err  # pip's spelling of the role's numpy>=1.19,<1.20
     assert "manylinux2014_aarch64" in err[0] and "Python 3.6" in err[0], err
-    assert [p.name for p in wheelhouse.root().iterdir()] == []  # nothing half-written
+    assert [p.name for p in wheelhouse.root().iterdir()] == [".lock"]  # nothing half-written
 
     index.add("numpy", "1.19.5")
     assert cli.run(["cache", "sync", "-i", str(inv), "--json"]) == 0
@@ -280,3 +279,20 @@ def test_cli_sync_fills_once_and_a_missing_wheel_is_exit_3(
     assert sorted(n.split("-")[0] for n in house["files"]) == ["dataclasses", "numpy", "pip"]
     assert cli.run(["cache", "sync", "-i", str(inv), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["wheelhouse"][0]["fetched"] == 0
+
+
+def test_two_fills_at_once_fetch_once(index: SimpleNamespace, tmp_path: Path) -> None:
+    """Two provisions on one controller: they take turns (flock), the second fetches nothing."""
+    a = index.add("alpha", "1.0")
+    results: list[wheelhouse.Filled] = []
+
+    def run() -> None:
+        results.append(wheelhouse.fill(AARCH64_36, ["alpha"], tmp_path / "wh", index.url))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(r.fetched_bytes for r in results) == [0, a.stat().st_size]
+    assert sorted(p.name for p in (tmp_path / "wh").iterdir()) == [".lock", AARCH64_36.tag]
