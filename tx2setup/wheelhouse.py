@@ -233,8 +233,8 @@ def _verified(path: Path, manifest: dict[str, Any]) -> dict[str, str]:
 def index_page(tag: str, files: dict[str, str]) -> str:
     """A find-links page: one <a> per file with `#sha256=` (pip checks a link's hash fragment
     against the file it downloads: pypa/pip src/pip/_internal/req/req_install.py,
-    InstallRequirement.hashes, "URL-based (#md5=...) hashes"; pip 9.0.1 the same, in
-    pip/download.py unpack_url/_check_hash)."""
+    InstallRequirement.hashes, "URL-based (#md5=...) hashes"; pip 8/9's pip/req/req_install.py
+    has the same hashes(trust_internet=True), not run here)."""
     links = "\n".join(
         f'<a href="{html.escape(name)}#sha256={sha}">{html.escape(name)}</a><br>' for name, sha in sorted(files.items())
     )
