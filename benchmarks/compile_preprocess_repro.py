@@ -47,6 +47,11 @@ FINDING: dict[str, bool] = {
     "one op: slots[:, :, 1].copy_(src), fp32": False,
     "one op: slots[:, :, 1].copy_(src), fp16": False,
     "two ops: slots[:, :, 1].copy_(src - 0.5), fp32": False,
+    # third H100 run, 2026-12-06 (gpu_call-h100-2026-12-06c/log.txt): the smallest sequence
+    # found, one avg_pool2d of a channels_last input written through the view (rel 0.275);
+    # the same from a contiguous input is right (3.1e-8)
+    "pool then write: slots[:, :, 1].copy_(pool(x)), contiguous": False,
+    "pool then write: slots[:, :, 1].copy_(pool(x)), channels_last": True,
 }
 
 
