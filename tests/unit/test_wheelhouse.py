@@ -296,3 +296,17 @@ def test_two_fills_at_once_fetch_once(index: SimpleNamespace, tmp_path: Path) ->
         t.join(timeout=120)
     assert sorted(r.fetched_bytes for r in results) == [0, a.stat().st_size]
     assert sorted(p.name for p in (tmp_path / "wh").iterdir()) == [".lock", AARCH64_36.tag]
+
+
+def test_find_links_only_where_this_controller_holds_the_board_wheelhouse(tmp_path: Path) -> None:
+    """playvars' plan_pip_find_links: the page on the cache server when the wheelhouse for the
+    board's tag is here; "" otherwise (the role installs as without one)."""
+    board = _plan(emulated=True)
+    base = tmp_path / "wh"
+    assert wheelhouse.find_links_url(board, "http://10.0.0.5:8470", base) == ""
+    (base / X86_311.tag).mkdir(parents=True)
+    (base / X86_311.tag / wheelhouse.INDEX).write_text(wheelhouse.index_page(X86_311.tag, {}))
+    url = f"http://10.0.0.5:8470/wheelhouse/{X86_311.tag}/"
+    assert wheelhouse.find_links_url(board, "http://10.0.0.5:8470/", base) == url
+    assert wheelhouse.find_links_url(_plan(), "http://10.0.0.5:8470", base) == ""  # a JetPack 4 board: cp36 tag
+    assert wheelhouse.find_links_url(_plan(emulated=True, torch_index_url="https://x/"), "http://h", base) == ""
