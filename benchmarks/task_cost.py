@@ -14,11 +14,11 @@ this process). Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,9 @@ def cpu_of(inv: Path, host: str, text: str, work: Path, cg: Path, extra: list[st
     try:
         subprocess.run(
             [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(inv), *extra, str(work / "play.yml")],
-            check=True, stdout=subprocess.DEVNULL, env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
         )
     finally:
         (CG / "cgroup.procs").write_text(str(os.getpid()))
@@ -81,13 +83,13 @@ def main() -> None:
             for _ in range(args.rounds):  # kinds alternate within a round: load drifts hit all alike
                 for kind in kinds:
                     n = 0 if kind == "empty" else args.tasks
-                    rows.setdefault(kind, []).append(cpu_of(args.inventory, args.host, tasks_of(kind, n) if n else "", work, cg, extra))
+                    rows.setdefault(kind, []).append(
+                        cpu_of(args.inventory, args.host, tasks_of(kind, n) if n else "", work, cg, extra)
+                    )
     finally:
-        time.sleep(0)  # the ssh ControlPersist master keeps the cgroup busy; rmdir may fail
-        try:
+        # an ssh ControlPersist master may still be in the cgroup: then it stays
+        with contextlib.suppress(OSError):
             cg.rmdir()
-        except OSError:
-            pass
     empty = min(rows["empty"])
     out: dict[str, Any] = {"tasks": args.tasks, "rounds": args.rounds, "empty_play_cpu_s": rows["empty"], "kinds": {}}
     print(f"{'kind':<16} {'cpu-s per task (median of rounds)':>34}  runs (cpu-s, whole play)")

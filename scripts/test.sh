@@ -12,5 +12,5 @@ mypy
 yamllint -s .
 [ -d roles ] && [ -n "$(ls roles)" ] && ansible-lint --profile production playbooks roles
 # the harness and the facts script run on the boards: Python 3.6 (JetPack 4) and newer
-vermin -q --no-tips --violations -t=3.6- tx2setup/bench roles/jetson_base/files/tx2setup.fact
+vermin -q --no-tips --violations -t=3.6- tx2setup/bench roles/jetson_base/files/tx2setup.fact plugins/modules/converged.py
 pytest -q "$@"

@@ -17,7 +17,12 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 # Facts that choose a role's OS vars file (the first_found in every role's main.yml)
-FACTS = ("ansible_distribution", "ansible_distribution_version", "ansible_distribution_major_version", "ansible_architecture")
+FACTS = (
+    "ansible_distribution",
+    "ansible_distribution_version",
+    "ansible_distribution_major_version",
+    "ansible_architecture",
+)
 # Per-run transport: the run's artifact server and apt proxy listen on a new port each run;
 # what they serve is pinned by sha256 (plan_*_sha256), so their address is not an input.
 TRANSPORT_VARS = ("tx2setup_cache_url", "tx2setup_apt_proxy_url")
@@ -108,10 +113,14 @@ class ActionModule(ActionBase):
         controller_files = [str(p) for p in args.pop("controller_files", None) or []]
         state = args.get("state", "check")
         if state == "check" and not task_vars.get("tx2setup_converge_gate", True):
-            return {**result, "changed": False, "converged": False, "inputs": "", "reason": "tx2setup_converge_gate is off"}
+            return {
+                **result,
+                "changed": False,
+                "converged": False,
+                "inputs": "",
+                "reason": "tx2setup_converge_gate is off",
+            }
         if state == "check" or not args.get("inputs"):
             args["inputs"] = self.inputs_digest(task_vars, controller_files)
-        out = self._execute_module(
-            module_name="tx2setup.jetson.converged", module_args=args, task_vars=task_vars
-        )
+        out = self._execute_module(module_name="tx2setup.jetson.converged", module_args=args, task_vars=task_vars)
         return {**result, **out, "inputs": args["inputs"]}

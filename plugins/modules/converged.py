@@ -7,9 +7,7 @@
 # costs the controller a worker fork, templating and an SSH round trip (about 0.06 cpu-s an
 # executed task, 0.03 a skipped one); one probe that answers "nothing to do" lets a role skip
 # its tasks as one skipped include.
-from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 module: converged
@@ -29,7 +27,11 @@ options:
   inputs: {description: The inputs digest (set by the action plugin)., type: str, default: ""}
   paths: {description: Paths the role manages., type: list, elements: str, default: []}
   packages: {description: Debian packages the role installs., type: list, elements: str, default: []}
-  commands: {description: Read-only commands (argv lists) whose output is state the role sets., type: list, elements: raw, default: []}
+  commands:
+    description: Read-only commands (argv lists) whose output is state the role sets.
+    type: list
+    elements: raw
+    default: []
   record_dir: {description: Where the records live., type: str, default: /var/lib/tx2setup/converged}
 author: [tx2setup]
 """
@@ -74,15 +76,15 @@ def _one(path):
         return [path, "absent"]
     head = [path, oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid]
     if stat.S_ISLNK(st.st_mode):
-        return head + ["link", os.readlink(path)]
+        return [*head, "link", os.readlink(path)]
     if stat.S_ISDIR(st.st_mode):
-        return head + ["dir"]
+        return [*head, "dir"]
     if st.st_size > BIG:
-        return head + ["big", st.st_size]
+        return [*head, "big", st.st_size]
     try:
-        return head + ["file", _file_digest(path)]
+        return [*head, "file", _file_digest(path)]
     except OSError as exc:  # unreadable: a state of its own, digested as such
-        return head + ["unreadable", str(exc)]
+        return [*head, "unreadable", str(exc)]
 
 
 def _tree(top):
@@ -97,17 +99,20 @@ def _tree(top):
 def state_of(module, paths, packages, commands):
     items = []
     for path in paths:
+        # ~user/...: that user's home, as the file modules expand their `path` (type path)
+        path = os.path.expanduser(path)
         items.extend(_tree(path[:-3]) if path.endswith("/**") else [_one(path)])
     if packages:
         rc, out, _ = module.run_command(
-            ["dpkg-query", "-W", "-f=${Package} ${Version} ${db:Status-Abbrev}\\n", "--"] + sorted(packages)
+            ["dpkg-query", "-W", "-f=${Package} ${Version} ${db:Status-Abbrev}\\n", "--", *sorted(packages)],
+            expand_user_and_vars=False,
         )
         items.append(["packages", rc, out])
     for argv in commands:
         argv = [str(a) for a in argv]
         try:
-            rc, out, _ = module.run_command(argv)
-        except OSError as exc:  # a command this board does not have
+            rc, out, _ = module.run_command(argv, handle_exceptions=False, expand_user_and_vars=False)
+        except OSError as exc:  # a command this board does not have (nvpmodel on a non-Jetson)
             rc, out = -1, str(exc)
         items.append(["command", argv, rc, out])
     return hashlib.sha256(json.dumps(items, sort_keys=True).encode("utf-8")).hexdigest()
@@ -153,7 +158,9 @@ def main():
         reason = "the board's state changed since the last complete run"
     else:
         reason = ""
-    module.exit_json(changed=False, converged=not reason, state_digest=digest, reason=reason or "as the last run left it")
+    module.exit_json(
+        changed=False, converged=not reason, state_digest=digest, reason=reason or "as the last run left it"
+    )
 
 
 if __name__ == "__main__":
