@@ -100,9 +100,8 @@ def test_the_gated_roles() -> None:
 @pytest.mark.parametrize("role", GATED, ids=lambda r: r.name)
 def test_every_path_a_converge_task_writes_is_in_the_state_list(role: Path) -> None:
     listed = state_of(role).get("paths", [])
-    missing = [
-        p for p in written_paths(role / "tasks" / "converge.yml") if not covered(p, listed) and (role.name, p) not in EXEMPT
-    ]
+    written = written_paths(role / "tasks" / "converge.yml")
+    missing = [p for p in written if not covered(p, listed) and (role.name, p) not in EXEMPT]
     assert missing == [], f"{role.name}: add these to {role.name}_converged_state (vars/main.yml) or EXEMPT"
 
 
@@ -113,7 +112,8 @@ def test_the_probe_and_the_record_read_the_same_list(role: Path) -> None:
     var = f"{role.name}_converged_state"
     assert f'spec: "{{{{ {var} }}}}"' in main
     record = converge[-1]["tx2setup.jetson.converged"]
-    assert record == {"state": "record", "spec": f"{{{{ {var} }}}}", "inputs": f"{{{{ {role.name}_converged.inputs }}}}"}
+    inputs = f"{{{{ {role.name}_converged.inputs }}}}"
+    assert record == {"state": "record", "spec": f"{{{{ {var} }}}}", "inputs": inputs}
     assert converge[0]["tx2setup.jetson.converged"] == {"state": "forget"}, "the record goes first"
 
 
@@ -214,7 +214,8 @@ def test_packages_count(tmp_path: Path) -> None:
 
 
 def _action() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tx2setup_converged_action", ROOT / "plugins" / "action" / "converged.py")
+    path = ROOT / "plugins" / "action" / "converged.py"
+    spec = importlib.util.spec_from_file_location("tx2setup_converged_action", path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
