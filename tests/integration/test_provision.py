@@ -138,6 +138,79 @@ def test_second_run_changes_nothing(env: dict[str, Any], provisioned: provision.
     assert again.upstream_bytes == 0
 
 
+GATED = ("jetson_base", "jetpack", "ros", "zed_sdk", "caffe", "pytorch", "acceptance")
+
+
+def probes(result: provision.ProvisionResult) -> dict[tuple[str, str], dict[str, Any]]:
+    """What each role's converged probe answered in this run: {(board, role): module result}."""
+    events = Path(result.run_dir) / "runner" / "artifacts" / "run" / "job_events"
+    out = {}
+    for f in events.glob("*.json"):
+        e = json.loads(f.read_text())
+        data = e.get("event_data", {})
+        if e.get("event") == "runner_on_ok" and data.get("task_action") == "tx2setup.jetson.converged":
+            if data["res"].get("reason") not in ("forgotten", "recorded"):
+                out[(data["host"], data["role"])] = data["res"]
+        elif e.get("event") == "runner_on_skipped" and data.get("task_action") == "tx2setup.jetson.converged":
+            out[(data["host"], data["role"])] = {"skipped": True}
+    return out
+
+
+def planned_gated(env: dict[str, Any], name: str) -> list[str]:
+    comps = env["plans"][name].components
+    return [r for r in GATED if r in ("jetson_base", "jetpack", "acceptance") or r in comps]
+
+
+def test_a_converged_fleet_runs_one_probe_per_role(env: dict[str, Any], provisioned: provision.ProvisionResult) -> None:
+    """The no-op run above left a record per role: the next run skips every role's tasks
+    (one probe and one skipped include each) and still changes nothing."""
+    assert provisioned.ok
+    again = provision.run(env["inventory"], forks=8)
+    assert again.ok and again.changed == 0
+    answers = probes(again)
+    for name in env["plans"]:
+        for role in planned_gated(env, name):
+            assert answers[(name, role)].get("converged") is True, (name, role, answers.get((name, role)))
+        full = provisioned.hosts[name]
+        assert again.hosts[name].ok + again.hosts[name].skipped < (full.ok + full.skipped) / 2
+
+
+def test_drift_reconverges_only_the_role_that_owns_it(
+    env: dict[str, Any], provisioned: provision.ProvisionResult
+) -> None:
+    """A managed file edited on one board: only that board's owning role runs its tasks, and
+    puts the file back; every other (board, role) stays skipped."""
+    assert provisioned.ok
+    board = next(n for n in env["plans"] if "ros" in env["plans"][n].components)
+    rc, before = sh(env, board, "cat /etc/profile.d/tx2setup-ros.sh")
+    assert rc == 0
+    sh(env, board, "echo 'export ROS_MASTER_URI=http://elsewhere:11311' >> /etc/profile.d/tx2setup-ros.sh")
+    result = provision.run(env["inventory"], forks=8)
+    assert result.ok and result.hosts[board].changed >= 1
+    answers = probes(result)
+    assert answers[(board, "ros")]["converged"] is False
+    assert answers[(board, "ros")]["reason"] == "the board's state changed since the last complete run"
+    others = {k: v.get("converged") for k, v in answers.items() if k != (board, "ros") and not v.get("skipped")}
+    assert set(others.values()) == {True}, others
+    assert sh(env, board, "cat /etc/profile.d/tx2setup-ros.sh") == (0, before)
+
+
+def test_full_runs_every_task_and_keeps_the_records(
+    env: dict[str, Any], provisioned: provision.ProvisionResult
+) -> None:
+    """`--full` (tx2setup_converge_gate false): every probe steps aside, every task runs,
+    nothing changes on a converged fleet; the next plain run is converged again."""
+    assert provisioned.ok
+    full = provision.run(env["inventory"], forks=8, extravars={"tx2setup_converge_gate": False})
+    assert full.ok and full.changed == 0
+    assert {v.get("reason") for v in probes(full).values() if not v.get("skipped")} == {"tx2setup_converge_gate is off"}
+    after = provision.run(env["inventory"], forks=8)
+    assert after.ok and after.changed == 0
+    assert {v.get("converged") for v in probes(after).values() if not v.get("skipped")} == {True}
+    for name, host in full.hosts.items():
+        assert host.ok + host.skipped > 2 * (after.hosts[name].ok + after.hosts[name].skipped)
+
+
 def test_corrupted_cached_artifact_is_refused(env: dict[str, Any], provisioned: provision.ProvisionResult) -> None:
     assert provisioned.ok
     store = cache.ArtifactCache(cache.LockFile.load(cache.lock_path_for(env["inventory"])))

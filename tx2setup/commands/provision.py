@@ -85,6 +85,11 @@ class PlainProgress:
     "--no-apt-proxy", is_flag=True, help="Boards' apt fetches packages directly (no apt-cacher-ng for this run)."
 )
 @click.option("--cache-bind", default=None, help="Address the boards reach this host on (default: picked per board).")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Run every task of every role, also where a role's probe finds the board as its last complete run left it.",
+)
 @JSON
 def provision(
     inventory: Path,
@@ -99,6 +104,7 @@ def provision(
     no_cache: bool,
     no_apt_proxy: bool,
     cache_bind: str | None,
+    full: bool,
     json_out: str | None,
 ) -> None:
     """Bring every board in the inventory to its planned stack (Ansible, in parallel)."""
@@ -127,6 +133,8 @@ def provision(
             use_apt_proxy=not no_apt_proxy,
             cache_bind=cache_bind,
             skip_tags=skip_tags,
+            # the roles' converged probes (docs/ansible.md, "Converged roles") step aside
+            extravars={"tx2setup_converge_gate": False} if full else None,
             vault_password_file=vault_password_file,
             become_password_file=become_file,
             progress=progress,
