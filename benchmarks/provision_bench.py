@@ -195,14 +195,14 @@ def poll_interval(seconds: float | None) -> Any:
 
 def variant_env(name: str, mitogen_dir: str | None) -> dict[str, str]:
     """The environment a no-op variant runs under (ansible-runner passes ours on to ansible-playbook)."""
-    if name == "baseline" or name.startswith("poll:"):
+    if name in ("baseline", "gate-off") or name.startswith("poll:"):
         return {}
     if name == "mitogen":
         if not mitogen_dir:
             raise SystemExit("--variants mitogen needs --mitogen-dir (an unpacked mitogen wheel)")
         plugins = Path(mitogen_dir) / "ansible_mitogen" / "plugins" / "strategy"
         return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": MITOGEN_STRATEGY}
-    raise SystemExit(f"unknown variant {name!r} (baseline, mitogen)")
+    raise SystemExit(f"unknown variant {name!r} (baseline, gate-off, mitogen, poll:SECONDS)")
 
 
 def noop_variants(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -228,9 +228,13 @@ def noop_variants(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 saved = {k: os.environ.get(k) for k in env}
                 os.environ.update(env)
                 poll = float(name.split(":", 1)[1]) if name.startswith("poll:") else None
+                # gate-off: every role's tasks run, as before the converged probes (`provision --full`)
+                extra = {"tx2setup_converge_gate": False} if name == "gate-off" else None
                 try:
                     with poll_interval(poll):
-                        row = {"variant": name, "repeat": rep} | measured_run(cg, inv, args.forks, tags=args.tags)
+                        row = {"variant": name, "repeat": rep} | measured_run(
+                            cg, inv, args.forks, tags=args.tags, extravars=extra
+                        )
                 finally:
                     for k, v in saved.items():
                         if v is None:
@@ -263,7 +267,9 @@ def main() -> int:
     ap.add_argument("--scale", action="store_true", help="issue 14: apt upstream bytes and controller CPU per board")
     ap.add_argument("--tags", default=None, help="--scale: only these roles (e.g. jetson_base)")
     ap.add_argument("--packages", default="", help="--scale: extra jetson_base_packages (comma-separated)")
-    ap.add_argument("--variants", default="", help="no-op re-runs under each (baseline, mitogen), after one converge")
+    ap.add_argument(
+        "--variants", default="", help="no-op re-runs under each (baseline, gate-off, mitogen, poll:S) after a converge"
+    )
     ap.add_argument("--repeats", type=int, default=2, help="--variants: runs of each variant, alternating")
     ap.add_argument("--mitogen-dir", default=None, help="--variants mitogen: an unpacked mitogen wheel")
     args = ap.parse_args()
