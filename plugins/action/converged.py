@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 # Facts that choose a role's OS vars file (the first_found in every role's main.yml)
@@ -112,15 +113,13 @@ class ActionModule(ActionBase):
                 args.setdefault(key, spec[key])
         controller_files = [str(p) for p in args.pop("controller_files", None) or []]
         state = args.get("state", "check")
-        if state == "check" and not task_vars.get("tx2setup_converge_gate", True):
-            return {
-                **result,
-                "changed": False,
-                "converged": False,
-                "inputs": "",
-                "reason": "tx2setup_converge_gate is off",
-            }
-        if state == "check" or not args.get("inputs"):
+        # the digest is taken at the probe, before the role's tasks register anything, and the
+        # record is given the probe's (a variable may read what a task registers: pytorch_found)
+        if state == "check" or (state == "record" and not args.get("inputs")):
             args["inputs"] = self.inputs_digest(task_vars, controller_files)
+        gate = self._templar.template(task_vars.get("tx2setup_converge_gate", True))
+        if state == "check" and not boolean(gate, strict=False):  # `-e tx2setup_converge_gate=false` is a string
+            reason = "tx2setup_converge_gate is off"
+            return {**result, "changed": False, "converged": False, "inputs": args["inputs"], "reason": reason}
         out = self._execute_module(module_name="tx2setup.jetson.converged", module_args=args, task_vars=task_vars)
-        return {**result, **out, "inputs": args["inputs"]}
+        return {**result, **out, "inputs": args.get("inputs", "")}

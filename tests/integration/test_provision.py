@@ -201,7 +201,8 @@ def test_full_runs_every_task_and_keeps_the_records(
     """`--full` (tx2setup_converge_gate false): every probe steps aside, every task runs,
     nothing changes on a converged fleet; the next plain run is converged again."""
     assert provisioned.ok
-    full = provision.run(env["inventory"], forks=8, extravars={"tx2setup_converge_gate": False})
+    # the string, as `ansible-playbook -e tx2setup_converge_gate=false` passes it
+    full = provision.run(env["inventory"], forks=8, extravars={"tx2setup_converge_gate": "false"})
     assert full.ok and full.changed == 0
     assert {v.get("reason") for v in probes(full).values() if not v.get("skipped")} == {"tx2setup_converge_gate is off"}
     after = provision.run(env["inventory"], forks=8)
