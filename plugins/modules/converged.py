@@ -7,7 +7,9 @@
 # costs the controller a worker fork, templating and an SSH round trip (about 0.06 cpu-s an
 # executed task, 0.03 a skipped one); one probe that answers "nothing to do" lets a role skip
 # its tasks as one skipped include.
+from __future__ import absolute_import, division, print_function
 
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 module: converged
