@@ -266,7 +266,8 @@ def _failure(target: Target, specs: Sequence[str], output: str) -> EnvironmentPr
     last = next((ln.strip() for ln in reversed(output.splitlines()) if ln.startswith("ERROR")), "")
     return EnvironmentProblem(
         f"wheelhouse {target.tag}: {spec} for Python {target.python} on {target.platforms[0]}: {why} "
-        f"(pip download: {last or 'failed'}); nothing was changed"
+        f"(pip download: {last or 'failed'}); nothing was changed "
+        "(`provision --no-cache` leaves every download to the boards)"
     )
 
 
