@@ -31,13 +31,14 @@ def project_root() -> Path:
 
 
 @cache
-def _defaults_file(path: Path) -> dict[str, Any]:
+def role_file(path: Path, what: str = "defaults") -> dict[str, Any]:
+    """A role's YAML variables file (defaults/main.yml, a vars/ file) as a mapping, read once."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise EnvironmentProblem(f"{path}: cannot read the role's defaults: {exc}") from None
+        raise EnvironmentProblem(f"{path}: cannot read the role's {what}: {exc}") from None
     if not isinstance(data, dict):
-        raise EnvironmentProblem(f"{path}: the role's defaults are not a mapping")
+        raise EnvironmentProblem(f"{path}: the role's {what} are not a mapping")
     return data
 
 
@@ -45,7 +46,7 @@ def role_default(role: str, name: str, variables: dict[str, Any] | None = None) 
     """`name` as roles/<role>/defaults/main.yml sets it, templated as Ansible would with
     `variables` (e.g. jetson_base_swap_size_mb depends on plan_emulated)."""
     path = project_root() / "roles" / role / "defaults" / "main.yml"
-    defaults = _defaults_file(path)
+    defaults = role_file(path)
     if name not in defaults:
         raise EnvironmentProblem(f"{path}: no default for {name}")
     value = defaults[name]

@@ -33,11 +33,9 @@ import sys
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from packaging.requirements import InvalidRequirement, Requirement  # ansible-core's own dependency
 
 from tx2setup import cache as artifact_cache
@@ -108,16 +106,8 @@ def os_vars_name(p: Any) -> str:
     return "Debian-12" if p.emulated else f"Ubuntu-{p.ubuntu}"
 
 
-@cache
 def _role_vars(name: str) -> dict[str, Any]:
-    path = content.project_root() / "roles" / ROLE / "vars" / f"{name}.yml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise EnvironmentProblem(f"{path}: cannot read the role's OS variables: {exc}") from None
-    if not isinstance(data, dict):
-        raise EnvironmentProblem(f"{path}: the role's OS variables are not a mapping")
-    return data
+    return content.role_file(content.project_root() / "roles" / ROLE / "vars" / f"{name}.yml", "OS variables")
 
 
 def role_var(vars_name: str, name: str) -> Any:
