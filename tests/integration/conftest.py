@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
@@ -179,6 +180,31 @@ def sim_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleetHand
     left = sim_leftovers(sim_dir)
     assert not left, f"sim_fleet teardown left: {left}"
     assert upstream_leftover(fleet, http.port, http.http_pid) is None
+
+
+def fresh_pair(
+    sim_fleet: Any, tmp_path_factory: pytest.TempPathFactory, prefix: str
+) -> Iterator[tuple[Any, list[SimBoard], Path]]:
+    """Two fresh TX2 boards (JetPack 4.6.4) of a module's own, their inventory, and a private
+    cache root made after the boards are up (the sim keeps its own paths), so the run's
+    servers start empty; the boards are destroyed afterwards. For a module fixture to yield from."""
+    names = [f"{prefix}-{i}-{os.getpid() % 10000}" for i in (1, 2)]
+    sim_fleet.fleet.up([BoardSpec("tx2", "4.6.4", n) for n in names])
+    boards = [sim_fleet.fleet.board(n) for n in names]
+    inventory = sim_fleet.fleet.write_inventory(sim_fleet.sim_dir / f"{prefix}.ini", names=names)
+    root = tmp_path_factory.mktemp(f"{prefix}-cache")
+    old = os.environ.get(cache.CACHE_ENV)
+    os.environ[cache.CACHE_ENV] = str(root)
+    try:
+        yield sim_fleet, boards, inventory
+    finally:
+        if old is None:
+            os.environ.pop(cache.CACHE_ENV, None)
+        else:
+            os.environ[cache.CACHE_ENV] = old
+        for name in names:
+            sim_fleet.fleet.destroy_board(name)
+        inventory.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.conftest import fresh_pair
 from tx2setup import aptproxy, cache, provision
 from tx2setup.provision import HostProgress
 from tx2setup.sim import SimBoard
@@ -42,28 +43,8 @@ def boards_and_cache(
 ) -> Iterator[tuple[Any, list[SimBoard], Path]]:
     if shutil.which(aptproxy.BINARY, path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
         pytest.skip("apt-cacher-ng is not installed (scripts/setup.sh installs it)")
-    made: list[SimBoard] = []
-    from tx2setup.sim import BoardSpec
-
-    names = [f"aptp-{i}-{os.getpid() % 10000}" for i in (1, 2)]
-    sim_fleet.fleet.up([BoardSpec("tx2", "4.6.4", n) for n in names])
-    made = [sim_fleet.fleet.board(n) for n in names]
-    inventory = sim_fleet.fleet.write_inventory(sim_fleet.sim_dir / "aptproxy.ini", names=names)
-    # a private cache root (made after the boards are up: the sim keeps its own paths), so the
-    # proxy starts empty and the first board's fetch is a miss
-    root = tmp_path_factory.mktemp("aptproxy-cache")
-    old = os.environ.get(cache.CACHE_ENV)
-    os.environ[cache.CACHE_ENV] = str(root)
-    try:
-        yield sim_fleet, made, inventory
-    finally:
-        if old is None:
-            os.environ.pop(cache.CACHE_ENV, None)
-        else:
-            os.environ[cache.CACHE_ENV] = old
-        for name in names:
-            sim_fleet.fleet.destroy_board(name)
-        inventory.unlink(missing_ok=True)
+    # the proxy starts empty, so the first board's fetch is a miss
+    yield from fresh_pair(sim_fleet, tmp_path_factory, "aptp")
 
 
 def on_board(sim_fleet: Any, board: SimBoard) -> Callable[[str], tuple[int, str]]:

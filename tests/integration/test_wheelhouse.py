@@ -10,7 +10,6 @@ fresh emulated boards, `--tags pytorch` only (the role works on a fresh board).
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.integration.conftest import fresh_pair
 from tx2setup import cache, provision, wheelhouse
-from tx2setup.sim import BoardSpec, SimBoard
+from tx2setup.sim import SimBoard
 
 pytestmark = pytest.mark.integration
 
@@ -29,25 +29,8 @@ SITE = "/usr/local/lib/python3.11/dist-packages"  # where Debian's pip installs 
 
 @pytest.fixture(scope="module")
 def two_boards(sim_fleet: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[SimBoard], Path]]:
-    names = [f"whl-{i}-{os.getpid() % 10000}" for i in (1, 2)]
-    sim_fleet.fleet.up([BoardSpec("tx2", "4.6.4", n) for n in names])
-    boards = [sim_fleet.fleet.board(n) for n in names]
-    inventory = sim_fleet.fleet.write_inventory(sim_fleet.sim_dir / "wheelhouse.ini", names=names)
-    # a private cache root (after the boards are up: the sim keeps its own paths): the
-    # wheelhouse starts empty, so the run's fetch is the fleet's only one
-    root = tmp_path_factory.mktemp("wheelhouse-cache")
-    old = os.environ.get(cache.CACHE_ENV)
-    os.environ[cache.CACHE_ENV] = str(root)
-    try:
-        yield sim_fleet, boards, inventory
-    finally:
-        if old is None:
-            os.environ.pop(cache.CACHE_ENV, None)
-        else:
-            os.environ[cache.CACHE_ENV] = old
-        for name in names:
-            sim_fleet.fleet.destroy_board(name)
-        inventory.unlink(missing_ok=True)
+    # the wheelhouse starts empty, so the run's fetch is the fleet's only one
+    yield from fresh_pair(sim_fleet, tmp_path_factory, "whl")
 
 
 def _bad(result: provision.ProvisionResult) -> dict[str, Any]:
