@@ -107,10 +107,17 @@ def make_video(directory: str, frames: int = 120, fps: int = 30) -> str:
         img[..., 1] = (yy * 2 + 3 * i) % 256
         img[..., 2] = ((xx // 16 + yy // 16 + i) % 2) * 200
         clip.append(np.ascontiguousarray(img + noise))
+    return write_clip(os.path.join(directory, "zed_sbs_672x376"), clip, fps, "gpu_bench")
+
+
+def write_clip(stem: str, clip: Sequence[np.ndarray], fps: int, who: str) -> str:
+    """RGB frames as STEM.avi (MJPG through OpenCV's VideoWriter; the video source decodes it
+    with cv2) when cv2 is there, else STEM.y4m (read by this tree); the path written."""
+    h, w = clip[0].shape[:2]
     try:
         import cv2
 
-        path = os.path.join(directory, "zed_sbs_672x376.avi")
+        path = stem + ".avi"
         vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
         if not vw.isOpened():
             raise RuntimeError("cv2.VideoWriter could not open MJPG")
@@ -119,8 +126,8 @@ def make_video(directory: str, frames: int = 120, fps: int = 30) -> str:
         vw.release()
         return path
     except (ImportError, RuntimeError) as exc:
-        print(f"gpu_bench: video as .y4m ({exc})", flush=True)
-        path = os.path.join(directory, "zed_sbs_672x376.y4m")
+        print(f"{who}: video as .y4m ({exc})", flush=True)
+        path = stem + ".y4m"
         write_y4m(path, clip, fps)
         return path
 

@@ -38,6 +38,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.gpu_bench import write_clip  # noqa: E402
 from tests.bench.detector import (  # noqa: E402
     NET,
     VIDEO_FRAMES,
@@ -49,7 +50,6 @@ from tests.bench.detector import (  # noqa: E402
     export,
     vga_frames,
 )
-from tx2setup.bench.sources import write_y4m  # noqa: E402
 
 TORCH_GPU = "cuda-fp32,cuda-fp16,cuda-fp16-cl,cuda-fp32-graph,cuda-fp16-graph"
 ONNX_BACKENDS = "ort-cpu,ort-cuda,ort-trt"
@@ -57,23 +57,7 @@ ONNX_BACKENDS = "ort-cpu,ort-cuda,ort-trt"
 
 def make_video(directory: Path) -> Path:
     """The clip as MJPG .avi through OpenCV (the source decodes it with cv2), else .y4m."""
-    clip = vga_frames(VIDEO_FRAMES)
-    try:
-        import cv2
-
-        path = directory / "vga.avi"
-        vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (VIDEO_W, VIDEO_H))
-        if not vw.isOpened():
-            raise RuntimeError("cv2.VideoWriter could not open MJPG")
-        for img in clip:
-            vw.write(img[:, :, ::-1])  # cv2 writes BGR
-        vw.release()
-        return path
-    except (ImportError, RuntimeError) as exc:
-        print(f"user_model_gpu: video as .y4m ({exc})", flush=True)
-        path = directory / "vga.y4m"
-        write_y4m(str(path), clip, 30)
-        return path
+    return Path(write_clip(str(directory / "vga"), vga_frames(VIDEO_FRAMES), 30, "user_model_gpu"))
 
 
 def run_bench(argv: list[str], timeout: float) -> int:
